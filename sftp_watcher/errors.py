@@ -1,0 +1,134 @@
+"""The one exception tree of sftp-watcher.
+
+Library errors (paramiko, socket, httpx, SQLAlchemy, smtplib) are translated into
+these at the adapter that meets them, with ``raise ... from exc``; nothing above
+an adapter catches a library's own exception.
+
+    WatcherError
+    ├── ConfigError               bad configuration; carries every problem by key path
+    ├── FileRejected              a call-list file breaks a file rule (SPEC 2, 4)
+    │   └── FileNameError         the name does not follow the grammar of SPEC 2
+    ├── SourceError               SFTP server or local folder
+    │   ├── SourceUnavailable     cannot connect / connection lost (retryable)
+    │   ├── AuthenticationFailed  credentials rejected
+    │   ├── HostKeyMismatch       server key differs from the pinned one (possible attack)
+    │   ├── UnknownHostKey        server key neither pinned nor in known_hosts
+    │   ├── RemoteFileNotFound    "no such file": the only reliable error text
+    │   └── RemoteOperationFailed permission denied and every other failure
+    ├── PhononError               the outbound API
+    │   ├── PhononTemporaryError  timeouts, connection errors, 429/5xx, code 500 (retryable)
+    │   └── PhononRejected        any other answer: a permanent failure of that batch
+    ├── MailError                 sending the account holder's email (retried later)
+    ├── StateError                the state database
+    │   └── InvalidTransition     an upload asked to move where its state machine forbids
+    └── ShutdownRequested         SIGTERM arrived; finish the file in hand and stop
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class WatcherError(Exception):
+    """Root of every error sftp-watcher raises on purpose."""
+
+
+class ConfigError(WatcherError):
+    """The configuration cannot be used; ``problems`` lists each one by key path."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class FileRejected(WatcherError):
+    """A whole file is rejected; ``reason`` is written for the customer."""
+
+    def __init__(self, reason: str, *, file: str | None = None) -> None:
+        self.reason = reason
+        self.file = file
+        super().__init__(reason)
+
+
+class FileNameError(FileRejected):
+    """The file name does not follow ``C<UserID>_<FlowID>[_upload_<DDMMYYYYHHMMSS>]``."""
+
+
+class SourceError(WatcherError):
+    """Something went wrong talking to an SFTP server or a local folder."""
+
+    def __init__(
+        self, message: str, *, customer: str | None = None, path: str | None = None
+    ) -> None:
+        self.customer = customer
+        self.path = path
+        super().__init__(message)
+
+
+class SourceUnavailable(SourceError):
+    """The server cannot be reached or the connection dropped; worth retrying later."""
+
+
+class AuthenticationFailed(SourceError):
+    """The server rejected our password or key."""
+
+
+class HostKeyMismatch(SourceError):
+    """The server presented a key other than the pinned one: refuse, it may be an attack."""
+
+
+class UnknownHostKey(SourceError):
+    """The server's key is neither pinned nor in known_hosts; ``key_line`` is what to pin."""
+
+    def __init__(self, message: str, *, key_line: str, customer: str | None = None) -> None:
+        self.key_line = key_line
+        super().__init__(message, customer=customer)
+
+
+class RemoteFileNotFound(SourceError):
+    """The path does not exist (the one error every SFTP server reports reliably)."""
+
+
+class RemoteOperationFailed(SourceError):
+    """Permission denied, failure, or anything else a server may answer."""
+
+
+class PhononError(WatcherError):
+    """The Phonon outbound API did not accept a batch."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.code = code
+        self.http_status = http_status
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class PhononTemporaryError(PhononError):
+    """Timeout, connection error, HTTP 429/5xx or body code 500: retry with backoff."""
+
+
+class PhononRejected(PhononError):
+    """A permanent answer: this batch will not be accepted as it is."""
+
+
+class MailError(WatcherError):
+    """The email could not be handed to the mail server; it stays queued."""
+
+
+class StateError(WatcherError):
+    """The state database failed or is unreachable."""
+
+
+class InvalidTransition(StateError):
+    """An upload was asked to move to a state its state machine does not allow from here."""
+
+
+class ShutdownRequested(WatcherError):
+    """SIGTERM arrived: the file in hand is finished, nothing new is started."""
