@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.servers.sshd",
     "tests.servers.phonon_stub",
     "tests.servers.smtp",
+    "tests.servers.postgres",
 ]

@@ -1,0 +1,229 @@
+"""The command layer (SPEC 10): parse options, call one function, map the result to an exit code.
+
+Exit codes: 0 done, 1 a check or validation failed, 2 bad usage or configuration,
+3 an account or service could not be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from sftp_watcher import __version__
+from sftp_watcher.config import Settings, load_settings
+from sftp_watcher.errors import ConfigError, SourceError, StateError, WatcherError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+
+def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # Accepted before or after the command name; the sub-parser must not reset a value
+    # given before the command, hence SUPPRESS there.
+    default: Any = None if top else argparse.SUPPRESS
+    parser.add_argument("--config", metavar="PATH", default=default, help="configuration file")
+    parser.add_argument(
+        "--log-format", choices=["json", "console"], default=default, help="log line format"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sftp-watcher",
+        description="Turns call-list files dropped on SFTP into Phonon outbound campaigns.",
+    )
+    parser.add_argument("--version", action="version", version=f"sftp-watcher {__version__}")
+    _common(parser, top=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        _common(sub, top=False)
+        return sub
+
+    run = command("run", "the service: schedule polls, watch local folders")
+    run.add_argument(
+        "--embedded",
+        action="store_true",
+        help="run on the embedded defaults (local folders under var/demo, dry run, .eml files)",
+    )
+    poll = command("poll-once", "one pass over every (or one) account, then exit")
+    poll.add_argument("--customer", metavar="ID")
+
+    setup = command("setup-test", "onboarding check of one customer")
+    setup.add_argument("--customer", metavar="ID", required=True)
+    setup.add_argument("--create-folders", action="store_true")
+    setup.add_argument("--send-test-email", action="store_true")
+    setup.add_argument("--json", action="store_true")
+
+    validate = command("validate", "check a call-list file offline, print the report")
+    validate.add_argument("file", type=Path, metavar="FILE")
+    validate.add_argument("--customer", metavar="ID")
+    validate.add_argument("--json", action="store_true")
+
+    history = command("history", "recent uploads and their outcome")
+    history.add_argument("--customer", metavar="ID")
+    history.add_argument("--limit", type=int, default=20)
+    history.add_argument("--json", action="store_true")
+
+    demo = command("demo", "the whole pipeline on embedded defaults, no setup")
+    demo.add_argument("--dir", type=Path, default=Path("var/demo"), help="where the demo lives")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = _HANDLERS[args.command]
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"sftp-watcher: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (SourceError, StateError) as exc:
+        print(f"sftp-watcher: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    return _prepare(settings, args)
+
+
+def _prepare(settings: Settings, args: argparse.Namespace) -> Settings:
+    from sftp_watcher.observability.logs import configure_logging, register_secret
+
+    configure_logging(args.log_format or settings.log_format)
+    for secret in _secrets(settings):
+        register_secret(secret.get_secret_value())
+    return settings
+
+
+def _secrets(value: Any) -> list[SecretStr]:
+    """Every SecretStr anywhere in the settings, so that logs can scrub their values."""
+    if isinstance(value, SecretStr):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _secrets(item)]
+    if hasattr(value, "__pydantic_fields__"):
+        return [s for name in type(value).model_fields for s in _secrets(getattr(value, name))]
+    return []
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from sftp_watcher.calllist import Rules, judge_path, render_text
+    from sftp_watcher.calllist.report import Outcome
+
+    if args.customer:
+        settings = _settings(args)
+        rules = Rules.for_customer(settings, settings.customer(args.customer))
+    else:
+        rules = Rules.permissive()
+    if not args.file.is_file():
+        print(f"sftp-watcher: {args.file}: no such file", file=sys.stderr)
+        return EXIT_USAGE
+    report = judge_path(args.file, rules, datetime.now(UTC))
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        print(render_text(report))
+    return EXIT_FAILED if report.outcome is Outcome.REJECTED else EXIT_OK
+
+
+def _cmd_poll_once(args: argparse.Namespace) -> int:
+    from sftp_watcher.service import Service
+
+    settings = _settings(args)
+    _init_sentry(settings)
+    with Service(settings) as service:
+        result = service.poll_once(args.customer)
+    for sweep in result.unreachable:
+        print(f"sftp-watcher: {sweep.customer}: {sweep.error}", file=sys.stderr)
+    return EXIT_UNREACHABLE if result.unreachable else EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sftp_watcher.scheduler import run_service
+    from sftp_watcher.service import Service
+
+    if args.embedded:
+        from sftp_watcher.demo import embedded_settings, prepare_tree
+
+        settings = _prepare(embedded_settings(Path("var/demo")), args)
+        prepare_tree(Path("var/demo"))
+    else:
+        settings = _settings(args)
+    _init_sentry(settings)
+    with Service(settings) as service:
+        run_service(service)
+    return EXIT_OK
+
+
+def _cmd_setup_test(args: argparse.Namespace) -> int:
+    from sftp_watcher.onboarding import run_setup_test
+
+    settings = _settings(args)
+    report = run_setup_test(
+        settings,
+        args.customer,
+        create_folders=args.create_folders,
+        send_test_email=args.send_test_email,
+    )
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.render_text())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from sftp_watcher.history import history_rows, render_history
+    from sftp_watcher.state.store import Store
+
+    settings = _settings(args)
+    store = Store.open(settings.state_url)
+    try:
+        rows = history_rows(store, customer_id=args.customer, limit=args.limit)
+    finally:
+        store.close()
+    print(json.dumps(rows, indent=2, ensure_ascii=False) if args.json else render_history(rows))
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from sftp_watcher.demo import run_demo
+
+    log_format = args.log_format or "console"
+    from sftp_watcher.observability.logs import configure_logging
+
+    configure_logging(log_format)
+    print(run_demo(args.dir))
+    return EXIT_OK
+
+
+def _init_sentry(settings: Settings) -> None:
+    from sftp_watcher.observability.sentry import init_sentry
+
+    init_sentry(settings.sentry_dsn, release=__version__)
+
+
+_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": _cmd_validate,
+    "poll-once": _cmd_poll_once,
+    "run": _cmd_run,
+    "setup-test": _cmd_setup_test,
+    "history": _cmd_history,
+    "demo": _cmd_demo,
+}
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+
+__all__ = ["WatcherError", "main"]

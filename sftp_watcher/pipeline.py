@@ -1,0 +1,363 @@
+"""One upload through its steps: claim, judge, trigger, archive, notify (SPEC 1, 3, 9).
+
+Each step starts from the state recorded in the database and records the next state
+(and every name or byte it decided on) before or right after its side effect, so a
+process killed at any moment resumes exactly where it stopped: the same claim name,
+the same Phonon request bytes, the same archive name, one email.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from pydantic import SecretStr
+
+from sftp_watcher.calllist import Report, Rules, errors_csv, judge, rejected_report
+from sftp_watcher.config import CustomerConfig, Settings
+from sftp_watcher.errors import (
+    FileRejected,
+    PhononRejected,
+    PhononTemporaryError,
+    RemoteFileNotFound,
+)
+from sftp_watcher.notify import render
+from sftp_watcher.notify.summary import notice_for
+from sftp_watcher.observability import metrics
+from sftp_watcher.phonon import Trigger, build_batches
+from sftp_watcher.sources.base import Entry, Folder, Source
+from sftp_watcher.sources.names import claim_name, free_name
+from sftp_watcher.state.models import Batch, BatchStatus, Upload, UploadState
+from sftp_watcher.state.store import Store
+
+log = structlog.get_logger("sftp_watcher.pipeline")
+
+Clock = Callable[[], datetime]
+
+# Stored request bodies carry this instead of the flow's secret (the database is not
+# a place for secrets); it is swapped back in right before sending.
+SECRET_PLACEHOLDER = "@@security-id@@"
+MAX_ROW_ERRORS_KEPT = 50
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    customer: CustomerConfig
+    source: Source
+    store: Store
+    trigger: Trigger
+    clock: Clock = utc_now
+
+    def __post_init__(self) -> None:
+        self.rules = Rules.for_customer(self.settings, self.customer)
+        self._log = log.bind(customer=self.customer.id)
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def start(self, entry: Entry) -> Upload:
+        """Record a new upload for a ready file in Upload/ (the claim rename comes next)."""
+        upload_id = uuid.uuid4().hex
+        uploaded_at = datetime.fromtimestamp(entry.mtime, UTC)
+        return self.store.create_upload(
+            upload_id=upload_id,
+            customer_id=self.customer.id,
+            original_name=entry.name,
+            claim_name=claim_name(upload_id, entry.name),
+            size=entry.size,
+            uploaded_at=uploaded_at,
+            now=self.clock(),
+        )
+
+    def adopt(self, upload_id: str, original: str, entry: Entry) -> Upload:
+        """Take over a claim whose record is missing (e.g. a restored database)."""
+        upload = self.store.create_upload(
+            upload_id=upload_id,
+            customer_id=self.customer.id,
+            original_name=original,
+            claim_name=entry.name,
+            size=entry.size,
+            uploaded_at=datetime.fromtimestamp(entry.mtime, UTC),
+            now=self.clock(),
+        )
+        self._log.warning("upload.adopted", upload_id=upload_id, file=original)
+        return upload
+
+    def run(self, upload: Upload) -> Upload:
+        """Drive the upload forward until it is done (or abandoned). Resumable at any step."""
+        steps = {
+            UploadState.CLAIMING: self._claim,
+            UploadState.CLAIMED: self._judge,
+            UploadState.JUDGED: self._trigger,
+            UploadState.TRIGGERED: self._archive,
+            UploadState.ARCHIVED: self._notify,
+        }
+        while (step := steps.get(UploadState(upload.state))) is not None:
+            upload = step(upload)
+        return upload
+
+    # -- steps -------------------------------------------------------------------------
+
+    def _claim(self, upload: Upload) -> Upload:
+        log = self._log.bind(upload_id=upload.id, file=upload.original_name)
+        try:
+            self.source.rename(
+                Folder.UPLOAD, upload.original_name, Folder.UPLOAD, upload.claim_name
+            )
+        except RemoteFileNotFound:
+            # Either we renamed it before a crash, or it vanished (the customer deleted
+            # it, another replica claimed it): only the claim name tells which.
+            if not self.source.exists(Folder.UPLOAD, upload.claim_name):
+                log.info("file.vanished")
+                return self.store.advance(
+                    upload.id, UploadState.ABANDONED, now=self.clock(), reason="file vanished"
+                )
+        log.info("file.claimed", claim=upload.claim_name)
+        return self.store.advance(upload.id, UploadState.CLAIMED, now=self.clock())
+
+    def _judge(self, upload: Upload) -> Upload:
+        log = self._log.bind(upload_id=upload.id, file=upload.original_name)
+        now = self.clock()
+        sha256: str | None = None
+        try:
+            data = self.source.read(
+                Folder.UPLOAD, upload.claim_name, self.settings.limits.max_file_bytes
+            )
+        except FileRejected as exc:
+            report = rejected_report(upload.original_name, exc.reason)
+        else:
+            sha256 = hashlib.sha256(data).hexdigest()
+            report = judge(upload.original_name, data, self.rules, now)
+            log.info("file.read", size=len(data), sha256=sha256)
+        duplicate = self._duplicate_of(upload, report, sha256, now)
+        if duplicate is not None:
+            report = _with_file_error(report, duplicate)
+            log.warning("file.duplicate", earlier_upload_id=duplicate)
+        flow = self.customer.flow(report.flow_id) if report.flow_id else None
+        bodies: list[tuple[bytes, int]] = []
+        if report.records and flow is not None and duplicate is None:
+            placeholder_flow = flow.model_copy(
+                update={"security_id": SecretStr(SECRET_PLACEHOLDER)}
+            )
+            batches = build_batches(upload.id, placeholder_flow, report.records)
+            bodies = [(b.body, len(b.client_ids)) for b in batches]
+        reason = report.file_errors[0] if report.file_errors else None
+        if not bodies and reason is None:
+            reason = "no valid rows: every row was rejected (see the rejected rows below)"
+        log.info(
+            "file.validated",
+            outcome=report.outcome.value,
+            rows_total=report.rows_total,
+            rows_valid=report.rows_valid,
+            rows_rejected=report.rows_rejected,
+            flow_id=report.flow_id,
+        )
+        metrics.record_rows(self.customer.id, report.rows_valid, report.rows_rejected)
+        return self.store.advance(
+            upload.id,
+            UploadState.JUDGED,
+            now=now,
+            batches=bodies,
+            judged_at=now,
+            content_sha256=sha256,
+            flow_id=report.flow_id,
+            destination="success" if bodies else "failure",
+            reason=None if bodies else reason,
+            rows_total=report.rows_total,
+            rows_valid=report.rows_valid,
+            rows_rejected=report.rows_rejected,
+            report=_report_summary(report),
+            errors_csv=errors_csv(report) if report.row_errors else None,
+            detail={"outcome": report.outcome.value, "batches": len(bodies)},
+        )
+
+    def _duplicate_of(
+        self, upload: Upload, report: Report, sha256: str | None, now: datetime
+    ) -> str | None:
+        hours = self.settings.duplicate_window_hours
+        if not hours or sha256 is None or report.flow_id is None or not report.records:
+            return None
+        earlier = self.store.find_duplicate(
+            customer_id=self.customer.id,
+            flow_id=report.flow_id,
+            sha256=sha256,
+            since=now - timedelta(hours=hours),
+            exclude_id=upload.id,
+        )
+        if earlier is None:
+            return None
+        when = (earlier.judged_at or earlier.created_at).astimezone(self.rules.timezone)
+        return (
+            f"the same list was already processed for flow {report.flow_id} as "
+            f"{earlier.original_name} on {when:%d %b %Y %H:%M %Z} (upload {earlier.id}); "
+            "it was not scheduled again so nobody is called twice. "
+            "Upload it again after the duplicate window if the repeat is intended."
+        )
+
+    def _trigger(self, upload: Upload) -> Upload:
+        flow = self.customer.flow(upload.flow_id) if upload.flow_id else None
+        batches = self.store.batches(upload.id)
+        if flow is not None:
+            deadline = self._monotonic_deadline()
+            for batch in batches:
+                if batch.status in (BatchStatus.PENDING.value, BatchStatus.SENDING.value):
+                    self._send(upload, flow.security_id, batch, deadline)
+            batches = self.store.batches(upload.id)
+        sent = [b for b in batches if b.status == BatchStatus.SENT.value]
+        failed = [b for b in batches if b.status == BatchStatus.FAILED.value]
+        phonon_errors = [f"batch {b.index + 1}: {b.code} {b.message}" for b in failed]
+        fields: dict[str, object] = {"rows_triggered": sum(b.calls for b in sent)}
+        if batches and not sent:
+            fields["destination"] = "failure"
+            fields["reason"] = f"Phonon refused the list: {phonon_errors[0]}"
+        report = dict(upload.report or {})
+        report["request_ids"] = [b.request_id for b in sent if b.request_id]
+        report["phonon_errors"] = phonon_errors
+        fields["report"] = report
+        return self.store.advance(
+            upload.id,
+            UploadState.TRIGGERED,
+            now=self.clock(),
+            detail={"sent": len(sent), "failed": len(failed)},
+            **fields,
+        )
+
+    def _monotonic_deadline(self) -> float:
+        import time
+
+        return time.monotonic() + self.settings.phonon.retry_budget_seconds
+
+    def _send(self, upload: Upload, secret: SecretStr, batch: Batch, deadline: float) -> None:
+        from sftp_watcher.phonon.requests import Batch as RequestBatch
+
+        log = self._log.bind(upload_id=upload.id, flow_id=upload.flow_id, batch=batch.index)
+        resumed = batch.status == BatchStatus.SENDING.value
+        self.store.mark_batch(upload.id, batch.index, BatchStatus.SENDING, now=self.clock())
+        body = batch.body.replace(
+            SECRET_PLACEHOLDER.encode(), secret.get_secret_value().encode(), 1
+        )
+        request = RequestBatch(index=batch.index, body=body, client_ids=(), lines=())
+        flow = self.customer.flow(upload.flow_id or "")
+        if flow is None:  # configuration changed under a running upload
+            return
+        try:
+            result = self.trigger.send(flow, request, deadline=deadline, resumed=resumed)
+        except (PhononRejected, PhononTemporaryError) as exc:
+            log.error("phonon.batch_rejected", code=exc.code, error=str(exc))
+            metrics.record_phonon(upload.flow_id or "", exc.code, ok=False)
+            self.store.mark_batch(
+                upload.id,
+                batch.index,
+                BatchStatus.FAILED,
+                now=self.clock(),
+                code=exc.code,
+                message=str(exc),
+            )
+            return
+        metrics.record_phonon(upload.flow_id or "", result.code, ok=True)
+        self.store.mark_batch(
+            upload.id,
+            batch.index,
+            BatchStatus.SENT,
+            now=self.clock(),
+            code=result.code,
+            message=result.message,
+            request_id=result.request_id,
+        )
+
+    def _archive(self, upload: Upload) -> Upload:
+        log = self._log.bind(upload_id=upload.id, file=upload.original_name)
+        folder = Folder.SUCCESS if upload.destination == "success" else Folder.FAILURE
+        archived_as = upload.archived_as
+        claim_present = self.source.exists(Folder.UPLOAD, upload.claim_name)
+        if claim_present and (archived_as is None or self.source.exists(folder, archived_as)):
+            # Choose (or re-choose, if something took our name meanwhile) a free name,
+            # and record it before moving, so a resume moves to the same place.
+            archived_as = free_name(self.source, folder, upload.original_name, self.clock())
+            self.store.update(upload.id, now=self.clock(), archived_as=archived_as)
+        if archived_as is None:
+            raise RemoteFileNotFound(
+                f"claimed file {upload.claim_name} is missing", customer=self.customer.id
+            )
+        if claim_present:
+            self.source.rename(Folder.UPLOAD, upload.claim_name, folder, archived_as)
+            log.info("file.archived", folder=folder.value, archived_as=archived_as)
+        elif not self.source.exists(folder, archived_as):
+            # Neither claimed nor archived: someone removed it by hand. Say so, and
+            # still tell the customer what happened to their list.
+            log.error("file.lost", folder=folder.value, archived_as=archived_as)
+        errors_file = self._write_errors_file(upload, folder, archived_as)
+        return self.store.advance(
+            upload.id,
+            UploadState.ARCHIVED,
+            now=self.clock(),
+            archived_as=archived_as,
+            errors_file=errors_file,
+            detail={"folder": folder.value, "archived_as": archived_as},
+        )
+
+    def _write_errors_file(self, upload: Upload, folder: Folder, archived_as: str) -> str | None:
+        if upload.errors_csv is None:
+            return None
+        name = upload.errors_file
+        if name is not None and self.source.exists(folder, name):
+            return name  # written before a crash
+        if name is None:
+            name = free_name(self.source, folder, f"{archived_as}.errors.csv", self.clock())
+            self.store.update(upload.id, now=self.clock(), errors_file=name)
+        # Written under a private name first, so a crash mid-write never leaves a
+        # truncated errors file under the name the customer reads.
+        temp = f".sftp-watcher-tmp.{upload.id}.errors.csv"
+        if self.source.exists(folder, temp):
+            self.source.remove(folder, temp)
+        self.source.write(folder, temp, upload.errors_csv)
+        self.source.rename(folder, temp, folder, name)
+        self._log.info("errors_file.written", upload_id=upload.id, errors_file=name)
+        return name
+
+    def _notify(self, upload: Upload) -> Upload:
+        flow = self.customer.flow(upload.flow_id) if upload.flow_id else None
+        notice = notice_for(
+            upload,
+            self.customer,
+            timezone=self.rules.timezone,
+            flow_type=flow.type if flow else None,
+            now=self.clock(),
+        )
+        message = render(notice, sender=self.settings.email.from_)
+        if self.customer.emails:
+            self.store.enqueue_email(
+                upload_id=upload.id,
+                message_id=str(message["Message-ID"]),
+                recipients=list(self.customer.emails),
+                raw=bytes(message),
+                now=self.clock(),
+            )
+            self._log.info("email.queued", upload_id=upload.id)
+        outcome = "success" if upload.destination == "success" else "failure"
+        metrics.record_file(self.customer.id, outcome)
+        return self.store.advance(upload.id, UploadState.DONE, now=self.clock())
+
+
+def _with_file_error(report: Report, reason: str) -> Report:
+    from dataclasses import replace
+
+    from sftp_watcher.calllist import Outcome
+
+    return replace(
+        report, outcome=Outcome.REJECTED, file_errors=(*report.file_errors, reason), records=()
+    )
+
+
+def _report_summary(report: Report) -> dict[str, object]:
+    data = report.to_json()
+    data["row_errors"] = data["row_errors"][:MAX_ROW_ERRORS_KEPT]
+    return data

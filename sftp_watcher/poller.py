@@ -1,0 +1,184 @@
+"""One sweep of one account: resume unfinished uploads, list Upload/, take every ready file.
+
+The account's lock (state.locks) makes sure one replica sweeps an account at a time;
+the claim rename makes a double pick-up impossible even without it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from sftp_watcher.config import CustomerConfig, Settings
+from sftp_watcher.errors import SourceError, SourceUnavailable, StateError
+from sftp_watcher.naming import is_not_ready_name
+from sftp_watcher.observability import metrics
+from sftp_watcher.phonon import Trigger
+from sftp_watcher.pipeline import Clock, Pipeline, utc_now
+from sftp_watcher.sources.base import Entry, Folder, Source
+from sftp_watcher.sources.names import parse_claim_name
+from sftp_watcher.state.locks import AccountLocks
+from sftp_watcher.state.store import Store
+
+log = structlog.get_logger("sftp_watcher.poller")
+
+MAX_BACKOFF_SECONDS = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    customer: str
+    ran: bool = True  # False: another replica holds the account, or it is backing off
+    files_seen: int = 0
+    processed: int = 0
+    waiting: int = 0  # files not ready yet (too young, still growing)
+    error: str | None = None  # the account could not be reached
+
+
+def is_ready(entry: Entry, now: datetime, min_age_seconds: float) -> bool:
+    """SPEC 2: a plain file, not a temporary or dot name, untouched for long enough."""
+    if entry.kind != "file" or is_not_ready_name(entry.name):
+        return False
+    return now.timestamp() - entry.mtime >= min_age_seconds
+
+
+class Account:
+    """A customer's account as the service sees it: its connection, health and sweeps."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        customer: CustomerConfig,
+        *,
+        source: Source,
+        store: Store,
+        trigger: Trigger,
+        locks: AccountLocks,
+        stop: threading.Event,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.customer = customer
+        self.source = source
+        self.store = store
+        self.locks = locks
+        self.stop = stop
+        self.clock = clock
+        self.pipeline = Pipeline(settings, customer, source, store, trigger, clock)
+        self._log = log.bind(customer=customer.id)
+        self._failures = 0
+        self._retry_at = 0.0  # monotonic time before which sweeps are skipped
+
+    def sweep(self, *, force: bool = False) -> SweepResult:
+        """Process everything ready now. ``force`` ignores the failure backoff (poll-once)."""
+        if not force and time.monotonic() < self._retry_at:
+            return SweepResult(self.customer.id, ran=False)
+        with self.locks.hold(self.customer.id) as held:
+            if not held:
+                return SweepResult(self.customer.id, ran=False)
+            started = time.monotonic()
+            try:
+                result = self._sweep_locked()
+            except (SourceError, StateError) as exc:
+                self._failed(exc)
+                return SweepResult(self.customer.id, error=str(exc))
+            self._recovered()
+            duration = time.monotonic() - started
+            metrics.observe_poll(self.customer.id, duration, ok=True)
+            self._log.info(
+                "poll.finished",
+                files_seen=result.files_seen,
+                processed=result.processed,
+                waiting=result.waiting,
+                duration_ms=round(duration * 1000),
+            )
+            return result
+
+    def close(self) -> None:
+        self.source.close()
+
+    def _sweep_locked(self) -> SweepResult:
+        self.source.open()
+        processed = 0
+        for upload in self.store.unfinished(self.customer.id):
+            if self.stop.is_set():
+                break
+            self._log.info("upload.resumed", upload_id=upload.id, state=upload.state)
+            self._run_one(lambda upload=upload: self.pipeline.run(upload))
+            processed += 1
+        entries = self.source.list(Folder.UPLOAD)
+        self._adopt_orphan_claims(entries)
+        now = self.clock()
+        min_age = self.settings.min_file_age_seconds
+        ready = sorted((e for e in entries if is_ready(e, now, min_age)), key=lambda e: e.mtime)
+        waiting = [e for e in entries if e.kind == "file" and not is_not_ready_name(e.name)]
+        oldest = min((e.mtime for e in waiting), default=None)
+        metrics.set_oldest_waiting(self.customer.id, now.timestamp() - oldest if oldest else 0.0)
+        for entry in ready:
+            if self.stop.is_set():
+                break
+            if not self._unchanged(entry):
+                continue
+            self._run_one(lambda entry=entry: self.pipeline.run(self.pipeline.start(entry)))
+            processed += 1
+        return SweepResult(
+            self.customer.id,
+            files_seen=len(entries),
+            processed=processed,
+            waiting=len(waiting) - len(ready),
+        )
+
+    def _unchanged(self, entry: Entry) -> bool:
+        """Re-stat right before claiming: a size or mtime that moved means still uploading."""
+        try:
+            now_entry = self.source.stat(Folder.UPLOAD, entry.name)
+        except SourceError:
+            return False
+        return (now_entry.size, now_entry.mtime) == (entry.size, entry.mtime)
+
+    def _adopt_orphan_claims(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            parsed = parse_claim_name(entry.name)
+            if parsed is None:
+                continue
+            upload_id, original = parsed
+            if self.store.get(upload_id) is None:
+                upload = self.pipeline.adopt(upload_id, original, entry)
+                self._run_one(lambda upload=upload: self.pipeline.run(upload))
+
+    def _run_one(self, work: Callable[[], object]) -> None:
+        """Run one upload; a failure of a single file never stops the sweep of the others."""
+        try:
+            work()
+        except SourceUnavailable:
+            raise  # the connection is gone: the whole sweep stops and retries later
+        except SourceError as exc:
+            # Left in its current state: the next sweep resumes it.
+            self._log.error("upload.failed", error=str(exc), path=exc.path)
+
+    def _failed(self, exc: Exception) -> None:
+        self._failures += 1
+        delay = min(
+            self.settings.poll_interval_seconds * 2 ** (self._failures - 1), MAX_BACKOFF_SECONDS
+        )
+        self._retry_at = time.monotonic() + delay
+        metrics.observe_poll(self.customer.id, 0.0, ok=False)
+        metrics.record_source_error(self.customer.id, type(exc).__name__)
+        self.source.close()
+        if self._failures == 1:  # one alert per outage, not one per poll
+            self._log.error(
+                "account.unavailable", error=str(exc), kind=type(exc).__name__, retry_in_s=delay
+            )
+        else:
+            self._log.info("poll.failed", error=str(exc), failures=self._failures)
+
+    def _recovered(self) -> None:
+        if self._failures:
+            self._log.warning("account.recovered", failures=self._failures)
+        self._failures = 0
+        self._retry_at = 0.0

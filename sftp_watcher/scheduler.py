@@ -1,0 +1,124 @@
+"""`sftp-watcher run`: APScheduler jobs per account, local-folder watchers, clean shutdown.
+
+One interval job per account (never two runs of one account at once, jittered so
+hundreds of accounts do not poll in lockstep), `workers` accounts at a time, plus the
+outbox and retention jobs. SIGTERM stops new work, lets the file in hand finish
+within ``shutdown_deadline_seconds`` and returns normally (exit 0).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from types import FrameType
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from sftp_watcher.config import LocalSourceConfig
+from sftp_watcher.observability.health import HealthServer
+from sftp_watcher.retention import sweep_retention
+from sftp_watcher.service import Service
+from sftp_watcher.sources.local import watch_upload
+
+log = structlog.get_logger("sftp_watcher.scheduler")
+
+OUTBOX_INTERVAL_SECONDS = 15
+RETENTION_INTERVAL_SECONDS = 3600
+
+
+def _job_id(customer_id: str) -> str:
+    return f"poll:{customer_id}"
+
+
+def run_service(service: Service, *, health: bool = True) -> None:
+    """Run until SIGTERM/SIGINT (or ``service.stop`` is set by the caller)."""
+    settings = service.settings
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(settings.workers)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone=UTC,
+    )
+    with ExitStack() as stack:
+        now = datetime.now(UTC)
+        for account in service.accounts.values():
+            scheduler.add_job(
+                account.sweep,
+                "interval",
+                seconds=settings.poll_interval_seconds,
+                jitter=min(settings.poll_interval_seconds / 4, 30),
+                id=_job_id(account.customer.id),
+                next_run_time=now,  # first sweep at once: resumes unfinished uploads
+            )
+        scheduler.add_job(
+            service.outbox.flush, "interval", seconds=OUTBOX_INTERVAL_SECONDS, id="outbox"
+        )
+        scheduler.add_job(
+            sweep_retention,
+            "interval",
+            args=[service],
+            seconds=RETENTION_INTERVAL_SECONDS,
+            id="retention",
+            next_run_time=now,
+        )
+        if health and settings.metrics_port is not None:
+            server = HealthServer(port=settings.metrics_port, host="0.0.0.0")  # noqa: S104
+            server.add_check("state database reachable", service.store.ping)
+            server.add_check("scheduler running", lambda: scheduler.running)
+            server.start()
+            stack.callback(server.stop)
+        scheduler.start()
+        stack.callback(_shutdown, scheduler, service)
+        for account in service.accounts.values():
+            source = account.customer.source
+            if isinstance(source, LocalSourceConfig) and source.watch:
+                watcher = watch_upload(source, _wake(scheduler, account.customer.id))
+                stack.callback(watcher.stop)
+        _install_signal_handlers(service.stop)
+        log.info("service.started", customers=len(service.accounts))
+        service.stop.wait()
+        log.info("service.stopping")
+    log.info("service.stopped")
+
+
+def _wake(scheduler: BackgroundScheduler, customer_id: str) -> Callable[[], None]:
+    def wake() -> None:
+        # A finished local file: sweep now instead of at the next interval.
+        job = scheduler.get_job(_job_id(customer_id))
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+
+    return wake
+
+
+def _shutdown(scheduler: BackgroundScheduler, service: Service) -> None:
+    service.stop.set()
+    done = threading.Event()
+
+    def wait_for_jobs() -> None:
+        scheduler.shutdown(wait=True)
+        done.set()
+
+    threading.Thread(target=wait_for_jobs, name="shutdown", daemon=True).start()
+    if not done.wait(service.settings.shutdown_deadline_seconds):
+        log.error(
+            "service.shutdown_deadline",
+            deadline_s=service.settings.shutdown_deadline_seconds,
+            message="the file in hand did not finish in time; it resumes on the next start",
+        )
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("service.signal", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)

@@ -1,0 +1,119 @@
+"""Wiring: builds the service's parts from the settings, and the one-pass `poll-once`.
+
+Everything opened here is owned by the ``Service`` and closed by ``close()`` (or
+the ``with`` block), in reverse order.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+import structlog
+
+from sftp_watcher.config import CustomerConfig, LocalSourceConfig, Settings
+from sftp_watcher.errors import ConfigError
+from sftp_watcher.notify.send import make_sender
+from sftp_watcher.outbox import Outbox
+from sftp_watcher.phonon import make_client
+from sftp_watcher.pipeline import Clock, utc_now
+from sftp_watcher.poller import Account, SweepResult
+from sftp_watcher.sources.base import Source
+from sftp_watcher.sources.local import LocalSource
+from sftp_watcher.sources.sftp import SftpSource
+from sftp_watcher.state.locks import AccountLocks
+from sftp_watcher.state.store import Store
+
+log = structlog.get_logger("sftp_watcher.service")
+
+
+def make_source(customer: CustomerConfig) -> Source:
+    if isinstance(customer.source, LocalSourceConfig):
+        return LocalSource(customer.id, customer.source)
+    return SftpSource(customer.id, customer.source)
+
+
+@dataclass(frozen=True, slots=True)
+class PassResult:
+    sweeps: tuple[SweepResult, ...]
+    emails_sent: int
+    emails_pending: int
+
+    @property
+    def unreachable(self) -> tuple[SweepResult, ...]:
+        return tuple(s for s in self.sweeps if s.error is not None)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    clock: Clock = utc_now
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._stack = ExitStack()
+        try:
+            self.store = Store.open(self.settings.state_url)
+            self._stack.callback(self.store.close)
+            self.trigger = make_client(self.settings.phonon)
+            self._stack.callback(self.trigger.close)
+            self.outbox = Outbox(self.store, make_sender(self.settings.email), self.clock)
+            self.locks = AccountLocks(self.store.engine)
+            self.accounts = {c.id: self._account(c) for c in self.settings.customers}
+        except BaseException:
+            self._stack.close()
+            raise
+        if self.settings.phonon.dry_run:
+            log.warning(
+                "phonon.dry_run",
+                message="DRY RUN: nothing is sent to Phonon; requests are recorded in "
+                f"{self.settings.phonon.dry_run_log}",
+            )
+
+    def _account(self, customer: CustomerConfig) -> Account:
+        account = Account(
+            self.settings,
+            customer,
+            source=make_source(customer),
+            store=self.store,
+            trigger=self.trigger,
+            locks=self.locks,
+            stop=self.stop,
+            clock=self.clock,
+        )
+        self._stack.callback(account.close)
+        return account
+
+    def select(self, customer_id: str | None) -> list[Account]:
+        if customer_id is None:
+            return list(self.accounts.values())
+        if customer_id not in self.accounts:
+            known = ", ".join(self.accounts) or "none configured"
+            raise ConfigError([f"--customer: no customer {customer_id!r} (known: {known})"])
+        return [self.accounts[customer_id]]
+
+    def poll_once(self, customer_id: str | None = None) -> PassResult:
+        """One sweep of every selected account, then deliver the emails it queued."""
+        accounts = self.select(customer_id)
+        with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="sweep") as pool:
+            sweeps = tuple(pool.map(lambda a: a.sweep(force=True), accounts))
+        sent, _failed = self.outbox.flush()
+        return PassResult(sweeps, sent, self.store.pending_email_count())
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

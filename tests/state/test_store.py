@@ -1,0 +1,146 @@
+"""The state database: migrations, the upload lifecycle, the outbox, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sftp_watcher.errors import InvalidTransition
+from sftp_watcher.state.locks import AccountLocks
+from sftp_watcher.state.models import BatchStatus, UploadState
+from sftp_watcher.state.store import Store
+
+NOW = datetime(2026, 2, 8, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path) -> Store:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    s = Store.open(url)
+    yield s
+    s.close()
+
+
+def _new(store: Store, upload_id: str = "u1") -> None:
+    store.create_upload(
+        upload_id=upload_id,
+        customer_id="acme",
+        original_name="C1_abc.csv",
+        claim_name=f".claim.{upload_id}",
+        size=10,
+        uploaded_at=NOW,
+        now=NOW,
+    )
+
+
+def test_migrations_are_idempotent(store: Store) -> None:
+    store.migrate()
+    assert store.ping()
+
+
+def test_upload_moves_forward_and_keeps_its_history(store: Store) -> None:
+    _new(store)
+    store.advance("u1", UploadState.CLAIMED, now=NOW)
+    store.advance(
+        "u1",
+        UploadState.JUDGED,
+        now=NOW,
+        batches=[(b'{"a":1}', 1), (b'{"b":2}', 2)],
+        flow_id="abc",
+        destination="success",
+        content_sha256="f" * 64,
+        judged_at=NOW,
+    )
+    assert [b.calls for b in store.batches("u1")] == [1, 2]
+    assert [s.state for s in store.steps("u1")] == ["claiming", "claimed", "judged"]
+    assert store.get("u1").uploaded_at == NOW  # aware datetimes come back aware
+    assert [u.id for u in store.unfinished("acme")] == ["u1"]
+
+
+def test_a_state_cannot_be_skipped(store: Store) -> None:
+    _new(store)
+    with pytest.raises(InvalidTransition):
+        store.advance("u1", UploadState.ARCHIVED, now=NOW)
+
+
+def test_batch_attempts_are_counted(store: Store) -> None:
+    _new(store)
+    store.advance("u1", UploadState.CLAIMED, now=NOW)
+    store.advance("u1", UploadState.JUDGED, now=NOW, batches=[(b"x", 1)])
+    store.mark_batch("u1", 0, BatchStatus.SENDING, now=NOW)
+    store.mark_batch("u1", 0, BatchStatus.SENDING, now=NOW)
+    store.mark_batch("u1", 0, BatchStatus.SENT, now=NOW, request_id="r1", code=200)
+    (batch,) = store.batches("u1")
+    assert (batch.status, batch.attempts, batch.request_id) == ("sent", 2, "r1")
+
+
+def test_duplicate_lookup_finds_earlier_successful_upload_in_window(store: Store) -> None:
+    for uid, when in (("old", NOW - timedelta(hours=30)), ("recent", NOW - timedelta(hours=2))):
+        _new(store, uid)
+        store.advance(uid, UploadState.CLAIMED, now=when)
+        store.advance(
+            uid,
+            UploadState.JUDGED,
+            now=when,
+            flow_id="abc",
+            destination="success",
+            content_sha256="a" * 64,
+            judged_at=when,
+        )
+    found = store.find_duplicate(
+        customer_id="acme",
+        flow_id="abc",
+        sha256="a" * 64,
+        since=NOW - timedelta(hours=24),
+        exclude_id="new",
+    )
+    assert found is not None and found.id == "recent"
+    assert (
+        store.find_duplicate(
+            customer_id="acme",
+            flow_id="other",
+            sha256="a" * 64,
+            since=NOW - timedelta(hours=24),
+            exclude_id="new",
+        )
+        is None
+    )
+
+
+def test_outbox_queues_one_email_per_upload_and_retries(store: Store) -> None:
+    for _ in range(2):
+        store.enqueue_email(
+            upload_id="u1", message_id="<u1@x>", recipients=["a@b.c"], raw=b"raw", now=NOW
+        )
+    assert store.pending_email_count() == 1
+    store.email_attempted(
+        "u1", sent=False, now=NOW, retry_at=NOW + timedelta(minutes=1), error="down"
+    )
+    assert store.due_emails(NOW) == []
+    assert [e.upload_id for e in store.due_emails(NOW + timedelta(minutes=2))] == ["u1"]
+    store.email_attempted("u1", sent=True, now=NOW, retry_at=NOW, error=None)
+    assert store.pending_email_count() == 0
+
+
+def test_account_lock_is_exclusive_and_freed(store: Store) -> None:
+    locks = AccountLocks(store.engine)
+    other = AccountLocks(store.engine)  # as another replica would hold it
+    with locks.hold("acme") as held:
+        assert held
+        with other.hold("acme") as held_elsewhere:
+            if store.engine.dialect.name == "postgresql":
+                assert not held_elsewhere
+        with locks.hold("acme") as again:
+            assert not again
+    with other.hold("acme") as held:
+        assert held
+
+
+def test_repr_hides_the_database_password(tmp_path) -> None:
+    store = Store("postgresql+psycopg://user:hunter2@127.0.0.1:1/db")
+    assert "hunter2" not in repr(store)
+    store.close()
