@@ -199,11 +199,9 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sftp_watcher.demo import run_demo
-
-    log_format = args.log_format or "console"
     from sftp_watcher.observability.logs import configure_logging
 
-    configure_logging(log_format)
+    configure_logging("json" if args.log_format == "json" else "console")
     print(run_demo(args.dir))
     return EXIT_OK
 

@@ -44,11 +44,30 @@ def _check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Kolkata)") from exc
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name such as Asia/Kolkata)"
+        ) from exc
     return value
 
 
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+
+
+def _read_secret_files(data: Any) -> Any:
+    """Replace each ``<secret>_file: PATH`` key by the secret read from that file."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for key in _SECRET_KEYS:
+        file_key = f"{key}_file"
+        path = out.pop(file_key, None)
+        if path is None:
+            continue
+        try:
+            out[key] = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"{file_key}: cannot read {path}: {exc.strerror}") from exc
+    return out
 
 
 class _Model(BaseModel):
@@ -58,20 +77,8 @@ class _Model(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _read_secret_files(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        out = dict(data)
-        for key in _SECRET_KEYS:
-            file_key = f"{key}_file"
-            path = out.pop(file_key, None)
-            if path is None:
-                continue
-            try:
-                out[key] = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"{file_key}: cannot read {path}: {exc.strerror}") from exc
-        return out
+    def _secret_files(cls, data: Any) -> Any:
+        return _read_secret_files(data)
 
 
 class Limits(_Model):
@@ -237,7 +244,7 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _sentry_dsn_file(cls, data: Any) -> Any:
-        return _Model._read_secret_files(data)
+        return _read_secret_files(data)
 
     @model_validator(mode="after")
     def _unique_customers(self) -> Settings:

@@ -72,8 +72,9 @@ def prepare_tree(base: Path) -> Path:
 
 def _mobiles(count: int, start: int = 0) -> list[str]:
     example = phonenumbers.example_number_for_type("IN", phonenumbers.PhoneNumberType.MOBILE)
-    base = int(str(example.national_number)[:5] + "00000")
-    numbers = []
+    prefix = str(example.national_number)[:5] if example else "81234"
+    base = int(prefix + "00000")
+    numbers: list[str] = []
     candidate = base + start
     while len(numbers) < count:
         parsed = phonenumbers.parse(f"+91{candidate}")

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 
 import structlog
 
+from sftp_watcher.crashpoints import crashpoint
 from sftp_watcher.errors import MailError
 from sftp_watcher.notify.send import MailSender
 from sftp_watcher.observability import metrics
@@ -48,20 +49,21 @@ class Outbox:
                     retry_at=now + timedelta(seconds=delay),
                     error=str(exc),
                 )
-                metrics.record_email(ok=False)
+                metrics.record_email("failed")
                 if not self._down:  # one alert per outage
                     log.error("email.failed", upload_id=queued.upload_id, error=str(exc))
                 self._down = True
                 # The server is down for this message; the rest would fail the same way.
                 break
+            crashpoint("email.after_send")
             self.store.email_attempted(
                 queued.upload_id, sent=True, now=now, retry_at=now, error=None
             )
-            metrics.record_email(ok=True)
+            metrics.record_email("sent")
             if self._down:
                 log.warning("email.recovered")
             self._down = False
             sent += 1
             log.info("email.sent", upload_id=queued.upload_id, message_id=queued.message_id)
-        metrics.set_email_queue(self.store.pending_email_count())
+        metrics.set_email_queue_depth(self.store.pending_email_count())
         return sent, failed

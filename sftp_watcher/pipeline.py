@@ -9,16 +9,19 @@ the same Phonon request bytes, the same archive name, one email.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from pydantic import SecretStr
 
-from sftp_watcher.calllist import Report, Rules, errors_csv, judge, rejected_report
+from sftp_watcher.calllist import Outcome, Report, Rules, errors_csv, judge, rejected_report
 from sftp_watcher.config import CustomerConfig, Settings
+from sftp_watcher.crashpoints import crashpoint
 from sftp_watcher.errors import (
     FileRejected,
     PhononRejected,
@@ -29,6 +32,7 @@ from sftp_watcher.notify import render
 from sftp_watcher.notify.summary import notice_for
 from sftp_watcher.observability import metrics
 from sftp_watcher.phonon import Trigger, build_batches
+from sftp_watcher.phonon.requests import Batch as RequestBatch
 from sftp_watcher.sources.base import Entry, Folder, Source
 from sftp_watcher.sources.names import claim_name, free_name
 from sftp_watcher.state.models import Batch, BatchStatus, Upload, UploadState
@@ -40,7 +44,7 @@ Clock = Callable[[], datetime]
 
 # Stored request bodies carry this instead of the flow's secret (the database is not
 # a place for secrets); it is swapped back in right before sending.
-SECRET_PLACEHOLDER = "@@security-id@@"
+SECRET_PLACEHOLDER = "@@security-id@@"  # noqa: S105 - a marker, not a secret
 MAX_ROW_ERRORS_KEPT = 50
 
 
@@ -108,10 +112,12 @@ class Pipeline:
 
     def _claim(self, upload: Upload) -> Upload:
         log = self._log.bind(upload_id=upload.id, file=upload.original_name)
+        crashpoint("claim.before_rename")
         try:
             self.source.rename(
                 Folder.UPLOAD, upload.original_name, Folder.UPLOAD, upload.claim_name
             )
+            crashpoint("claim.after_rename")
         except RemoteFileNotFound:
             # Either we renamed it before a crash, or it vanished (the customer deleted
             # it, another replica claimed it): only the claim name tells which.
@@ -134,6 +140,7 @@ class Pipeline:
         except FileRejected as exc:
             report = rejected_report(upload.original_name, exc.reason)
         else:
+            crashpoint("judge.after_read")
             sha256 = hashlib.sha256(data).hexdigest()
             report = judge(upload.original_name, data, self.rules, now)
             log.info("file.read", size=len(data), sha256=sha256)
@@ -160,8 +167,9 @@ class Pipeline:
             rows_rejected=report.rows_rejected,
             flow_id=report.flow_id,
         )
-        metrics.record_rows(self.customer.id, report.rows_valid, report.rows_rejected)
-        return self.store.advance(
+        metrics.record_rows(self.customer.id, "valid", report.rows_valid)
+        metrics.record_rows(self.customer.id, "rejected", report.rows_rejected)
+        judged = self.store.advance(
             upload.id,
             UploadState.JUDGED,
             now=now,
@@ -178,6 +186,8 @@ class Pipeline:
             errors_csv=errors_csv(report) if report.row_errors else None,
             detail={"outcome": report.outcome.value, "batches": len(bodies)},
         )
+        crashpoint("judge.after_record")
+        return judged
 
     def _duplicate_of(
         self, upload: Upload, report: Report, sha256: str | None, now: datetime
@@ -214,7 +224,7 @@ class Pipeline:
         sent = [b for b in batches if b.status == BatchStatus.SENT.value]
         failed = [b for b in batches if b.status == BatchStatus.FAILED.value]
         phonon_errors = [f"batch {b.index + 1}: {b.code} {b.message}" for b in failed]
-        fields: dict[str, object] = {"rows_triggered": sum(b.calls for b in sent)}
+        fields: dict[str, Any] = {"rows_triggered": sum(b.calls for b in sent)}
         if batches and not sent:
             fields["destination"] = "failure"
             fields["reason"] = f"Phonon refused the list: {phonon_errors[0]}"
@@ -231,13 +241,9 @@ class Pipeline:
         )
 
     def _monotonic_deadline(self) -> float:
-        import time
-
         return time.monotonic() + self.settings.phonon.retry_budget_seconds
 
     def _send(self, upload: Upload, secret: SecretStr, batch: Batch, deadline: float) -> None:
-        from sftp_watcher.phonon.requests import Batch as RequestBatch
-
         log = self._log.bind(upload_id=upload.id, flow_id=upload.flow_id, batch=batch.index)
         resumed = batch.status == BatchStatus.SENDING.value
         self.store.mark_batch(upload.id, batch.index, BatchStatus.SENDING, now=self.clock())
@@ -248,11 +254,13 @@ class Pipeline:
         flow = self.customer.flow(upload.flow_id or "")
         if flow is None:  # configuration changed under a running upload
             return
+        crashpoint("phonon.before_send")
         try:
             result = self.trigger.send(flow, request, deadline=deadline, resumed=resumed)
+            crashpoint("phonon.after_send")
         except (PhononRejected, PhononTemporaryError) as exc:
             log.error("phonon.batch_rejected", code=exc.code, error=str(exc))
-            metrics.record_phonon(upload.flow_id or "", exc.code, ok=False)
+            metrics.record_phonon_error(upload.flow_id or "", exc.code or "none")
             self.store.mark_batch(
                 upload.id,
                 batch.index,
@@ -262,7 +270,7 @@ class Pipeline:
                 message=str(exc),
             )
             return
-        metrics.record_phonon(upload.flow_id or "", result.code, ok=True)
+        metrics.record_phonon_batch(upload.flow_id or "", result.code)
         self.store.mark_batch(
             upload.id,
             batch.index,
@@ -288,13 +296,16 @@ class Pipeline:
                 f"claimed file {upload.claim_name} is missing", customer=self.customer.id
             )
         if claim_present:
+            crashpoint("archive.before_rename")
             self.source.rename(Folder.UPLOAD, upload.claim_name, folder, archived_as)
+            crashpoint("archive.after_rename")
             log.info("file.archived", folder=folder.value, archived_as=archived_as)
         elif not self.source.exists(folder, archived_as):
             # Neither claimed nor archived: someone removed it by hand. Say so, and
             # still tell the customer what happened to their list.
             log.error("file.lost", folder=folder.value, archived_as=archived_as)
         errors_file = self._write_errors_file(upload, folder, archived_as)
+        crashpoint("archive.after_errors_file")
         return self.store.advance(
             upload.id,
             UploadState.ARCHIVED,
@@ -342,22 +353,19 @@ class Pipeline:
                 now=self.clock(),
             )
             self._log.info("email.queued", upload_id=upload.id)
+            crashpoint("notify.after_queue")
         outcome = "success" if upload.destination == "success" else "failure"
         metrics.record_file(self.customer.id, outcome)
         return self.store.advance(upload.id, UploadState.DONE, now=self.clock())
 
 
 def _with_file_error(report: Report, reason: str) -> Report:
-    from dataclasses import replace
-
-    from sftp_watcher.calllist import Outcome
-
     return replace(
         report, outcome=Outcome.REJECTED, file_errors=(*report.file_errors, reason), records=()
     )
 
 
-def _report_summary(report: Report) -> dict[str, object]:
+def _report_summary(report: Report) -> dict[str, Any]:
     data = report.to_json()
     data["row_errors"] = data["row_errors"][:MAX_ROW_ERRORS_KEPT]
     return data

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import structlog
 
@@ -23,11 +24,13 @@ from sftp_watcher.pipeline import Clock, Pipeline, utc_now
 from sftp_watcher.sources.base import Entry, Folder, Source
 from sftp_watcher.sources.names import parse_claim_name
 from sftp_watcher.state.locks import AccountLocks
+from sftp_watcher.state.models import Upload
 from sftp_watcher.state.store import Store
 
 log = structlog.get_logger("sftp_watcher.poller")
 
 MAX_BACKOFF_SECONDS = 900.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +92,8 @@ class Account:
                 return SweepResult(self.customer.id, error=str(exc))
             self._recovered()
             duration = time.monotonic() - started
-            metrics.observe_poll(self.customer.id, duration, ok=True)
+            metrics.observe_poll(self.customer.id, duration)
+            metrics.mark_successful_poll(self.customer.id, self.clock())
             self._log.info(
                 "poll.finished",
                 files_seen=result.files_seen,
@@ -109,28 +113,32 @@ class Account:
             if self.stop.is_set():
                 break
             self._log.info("upload.resumed", upload_id=upload.id, state=upload.state)
-            self._run_one(lambda upload=upload: self.pipeline.run(upload))
+            self._run_one(self.pipeline.run, upload)
             processed += 1
         entries = self.source.list(Folder.UPLOAD)
         self._adopt_orphan_claims(entries)
         now = self.clock()
         min_age = self.settings.min_file_age_seconds
         ready = sorted((e for e in entries if is_ready(e, now, min_age)), key=lambda e: e.mtime)
-        waiting = [e for e in entries if e.kind == "file" and not is_not_ready_name(e.name)]
-        oldest = min((e.mtime for e in waiting), default=None)
-        metrics.set_oldest_waiting(self.customer.id, now.timestamp() - oldest if oldest else 0.0)
+        candidates = [e for e in entries if e.kind == "file" and not is_not_ready_name(e.name)]
+        left = {e.name: e for e in candidates}
         for entry in ready:
             if self.stop.is_set():
                 break
             if not self._unchanged(entry):
                 continue
-            self._run_one(lambda entry=entry: self.pipeline.run(self.pipeline.start(entry)))
+            if self._run_one(self._take, entry):
+                left.pop(entry.name, None)
             processed += 1
+        oldest = min((e.mtime for e in left.values()), default=None)
+        metrics.set_oldest_waiting_file_age(
+            self.customer.id, now.timestamp() - oldest if oldest is not None else 0.0
+        )
         return SweepResult(
             self.customer.id,
             files_seen=len(entries),
             processed=processed,
-            waiting=len(waiting) - len(ready),
+            waiting=len(left),
         )
 
     def _unchanged(self, entry: Entry) -> bool:
@@ -149,17 +157,22 @@ class Account:
             upload_id, original = parsed
             if self.store.get(upload_id) is None:
                 upload = self.pipeline.adopt(upload_id, original, entry)
-                self._run_one(lambda upload=upload: self.pipeline.run(upload))
+                self._run_one(self.pipeline.run, upload)
 
-    def _run_one(self, work: Callable[[], object]) -> None:
+    def _take(self, entry: Entry) -> Upload:
+        return self.pipeline.run(self.pipeline.start(entry))
+
+    def _run_one(self, work: Callable[[T], object], item: T) -> bool:
         """Run one upload; a failure of a single file never stops the sweep of the others."""
         try:
-            work()
+            work(item)
         except SourceUnavailable:
             raise  # the connection is gone: the whole sweep stops and retries later
         except SourceError as exc:
             # Left in its current state: the next sweep resumes it.
             self._log.error("upload.failed", error=str(exc), path=exc.path)
+            return False
+        return True
 
     def _failed(self, exc: Exception) -> None:
         self._failures += 1
@@ -167,8 +180,7 @@ class Account:
             self.settings.poll_interval_seconds * 2 ** (self._failures - 1), MAX_BACKOFF_SECONDS
         )
         self._retry_at = time.monotonic() + delay
-        metrics.observe_poll(self.customer.id, 0.0, ok=False)
-        metrics.record_source_error(self.customer.id, type(exc).__name__)
+        metrics.record_sftp_error(self.customer.id, type(exc).__name__)
         self.source.close()
         if self._failures == 1:  # one alert per outage, not one per poll
             self._log.error(

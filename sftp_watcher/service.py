@@ -15,26 +15,18 @@ from typing import Self
 
 import structlog
 
-from sftp_watcher.config import CustomerConfig, LocalSourceConfig, Settings
+from sftp_watcher.config import CustomerConfig, Settings
 from sftp_watcher.errors import ConfigError
 from sftp_watcher.notify.send import make_sender
 from sftp_watcher.outbox import Outbox
 from sftp_watcher.phonon import make_client
 from sftp_watcher.pipeline import Clock, utc_now
 from sftp_watcher.poller import Account, SweepResult
-from sftp_watcher.sources.base import Source
-from sftp_watcher.sources.local import LocalSource
-from sftp_watcher.sources.sftp import SftpSource
+from sftp_watcher.sources import source_for
 from sftp_watcher.state.locks import AccountLocks
 from sftp_watcher.state.store import Store
 
 log = structlog.get_logger("sftp_watcher.service")
-
-
-def make_source(customer: CustomerConfig) -> Source:
-    if isinstance(customer.source, LocalSourceConfig):
-        return LocalSource(customer.id, customer.source)
-    return SftpSource(customer.id, customer.source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +70,7 @@ class Service:
         account = Account(
             self.settings,
             customer,
-            source=make_source(customer),
+            source=source_for(customer.id, customer.source),
             store=self.store,
             trigger=self.trigger,
             locks=self.locks,
