@@ -223,7 +223,11 @@ class Pipeline:
             batches = self.store.batches(upload.id)
         sent = [b for b in batches if b.status == BatchStatus.SENT.value]
         failed = [b for b in batches if b.status == BatchStatus.FAILED.value]
-        phonon_errors = [f"batch {b.index + 1}: {b.code} {b.message}" for b in failed]
+        phonon_errors = [
+            f"batch {b.index + 1}: {b.code} {b.message}"
+            for b in batches
+            if b.status == BatchStatus.FAILED.value or b.code == 209
+        ]
         fields: dict[str, Any] = {"rows_triggered": sum(b.calls for b in sent)}
         if batches and not sent:
             fields["destination"] = "failure"
@@ -271,14 +275,21 @@ class Pipeline:
             )
             return
         metrics.record_phonon_batch(upload.flow_id or "", result.code)
+        extra: dict[str, Any] = {"message": result.message}
+        if result.partial:
+            # 209 Partial Success: only the calls Phonon lists were scheduled.
+            extra["calls"] = len(result.call_details)
+            extra["message"] = (
+                f"{result.message}: {len(result.call_details)} of {batch.calls} calls accepted"
+            )
         self.store.mark_batch(
             upload.id,
             batch.index,
             BatchStatus.SENT,
             now=self.clock(),
             code=result.code,
-            message=result.message,
             request_id=result.request_id,
+            **extra,
         )
 
     def _archive(self, upload: Upload) -> Upload:
