@@ -164,8 +164,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         settings = _settings(args)
     _init_sentry(settings)
-    with Service(settings) as service:
-        run_service(service)
+    try:
+        with Service(settings) as service:
+            run_service(service)
+    finally:
+        from sftp_watcher.observability.sentry import close_sentry
+
+        close_sentry()
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ the same Phonon request bytes, the same archive name, one email.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -254,7 +255,13 @@ class Pipeline:
         body = batch.body.replace(
             SECRET_PLACEHOLDER.encode(), secret.get_secret_value().encode(), 1
         )
-        request = RequestBatch(index=batch.index, body=body, client_ids=(), lines=())
+        calls = json.loads(body)["calls"]
+        request = RequestBatch(
+            index=batch.index,
+            body=body,
+            client_ids=tuple(c["client-identifier"] for c in calls),
+            lines=(),
+        )
         flow = self.customer.flow(upload.flow_id or "")
         if flow is None:  # configuration changed under a running upload
             return

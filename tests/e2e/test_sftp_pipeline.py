@@ -183,7 +183,7 @@ def test_smtp_down_delays_email_but_never_archiving(rig: Rig) -> None:
     with Service(rig.settings(), clock=lambda: datetime.now(UTC) + timedelta(hours=1)) as s:
         s.poll_once()
     assert len(rig.smtp.messages) == 1
-    assert rig.subjects() == [f"Upload processed: {NAME} — 1 of 1 calls scheduled"]
+    assert rig.subjects() == [f"Upload processed: {NAME} — 1 of 1 call scheduled"]
 
 
 def test_no_secret_in_any_log_line(rig: Rig, capfd: pytest.CaptureFixture[str]) -> None:
