@@ -10,6 +10,7 @@ an adapter catches a library's own exception.
     │   └── FileNameError         the name does not follow the grammar of SPEC 2
     ├── SourceError               SFTP server or local folder
     │   ├── SourceUnavailable     cannot connect / connection lost (retryable)
+    │   │   └── ConnectFailed     connecting failed at a named step (DNS, refused, ...)
     │   ├── AuthenticationFailed  credentials rejected
     │   ├── HostKeyMismatch       server key differs from the pinned one (possible attack)
     │   ├── UnknownHostKey        server key neither pinned nor in known_hosts
@@ -67,6 +68,22 @@ class SourceError(WatcherError):
 
 class SourceUnavailable(SourceError):
     """The server cannot be reached or the connection dropped; worth retrying later."""
+
+
+class ConnectFailed(SourceUnavailable):
+    """Opening the connection failed; ``reason`` names the step so setup-test can say what to fix.
+
+    ``reason`` is one of ``dns`` (name does not resolve), ``refused`` (nothing listens),
+    ``timeout`` (no answer: firewall, wrong host), ``unreachable`` (no route),
+    ``not_ssh`` (something answered, but not an SSH server) and ``handshake`` (an SSH
+    server, but no algorithm both sides accept).
+    """
+
+    def __init__(
+        self, message: str, *, reason: str, customer: str | None = None, path: str | None = None
+    ) -> None:
+        self.reason = reason
+        super().__init__(message, customer=customer, path=path)
 
 
 class AuthenticationFailed(SourceError):

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.servers.phonon_stub",
     "tests.servers.smtp",
     "tests.servers.postgres",
+    "tests.servers.rig",
 ]

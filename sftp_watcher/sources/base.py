@@ -13,6 +13,8 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Literal, Self
 
+from sftp_watcher.errors import RemoteFileNotFound
+
 
 class Folder(StrEnum):
     UPLOAD = "upload"
@@ -57,8 +59,6 @@ class Source(ABC):
         """One entry; ``RemoteFileNotFound`` if it does not exist."""
 
     def exists(self, folder: Folder, name: str) -> bool:
-        from sftp_watcher.errors import RemoteFileNotFound
-
         try:
             self.stat(folder, name)
         except RemoteFileNotFound:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sftp_watcher.service import Service
-from tests.e2e.conftest import FLOW_ID, SECRET, USER_ID, Rig, csv_text, mobile, tomorrow_at
+from tests.servers.rig import FLOW_ID, SECRET, USER_ID, Rig, csv_text, mobile, tomorrow_at
 
 pytestmark = pytest.mark.sshd
 

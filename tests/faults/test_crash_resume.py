@@ -15,12 +15,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from sftp_watcher.crashpoints import POINTS
-from tests.e2e.conftest import FLOW_ID, USER_ID, Rig, csv_text, mobile
+from tests.servers.rig import FLOW_ID, USER_ID, Rig, csv_text, mobile, tomorrow_at
 
 pytestmark = [pytest.mark.sshd, pytest.mark.slow]
 
@@ -41,11 +42,14 @@ def _start(config: Path, crash_at: str | None = None) -> subprocess.Popen[bytes]
 
 def _drop_files(rig: Rig, round_: int) -> dict[str, int]:
     """Three uploads: a 2-batch list (with a bad row -> errors file), a small one, a reject."""
+    start = tomorrow_at(10) + timedelta(minutes=round_)
     big = [mobile(round_ * 10_000 + i) for i in range(600)]
     files = {
-        f"C{USER_ID}_{FLOW_ID}_r{round_}a.csv": csv_text(*big, "12345"),
-        f"C{USER_ID}_{FLOW_ID}_r{round_}b.csv": csv_text(mobile(round_ * 10_000 + 900)),
-        f"C999_{FLOW_ID}_r{round_}.csv": csv_text(mobile(1)),
+        f"C{USER_ID}_{FLOW_ID}_upload_{start:%d%m%Y%H%M%S}.csv": csv_text(*big, "12345"),
+        f"C{USER_ID}_{FLOW_ID}_upload_{start + timedelta(seconds=1):%d%m%Y%H%M%S}.csv": (
+            csv_text(mobile(round_ * 10_000 + 900))
+        ),
+        f"C999_{FLOW_ID}_upload_{start:%d%m%Y%H%M%S}.csv": csv_text(mobile(1)),
     }
     for name, text in files.items():
         rig.drop(name, text)

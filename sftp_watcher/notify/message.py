@@ -1,0 +1,231 @@
+"""The account holder's email (SPEC 8): the notice of one upload and its rendering.
+
+Rendering is pure: the same notice gives the same message, ``Message-ID`` and
+``Date`` included, so a resend after a crash is recognised as the same email.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from sftp_watcher.calllist.report import RowError
+
+_SUBJECT_REASON_WIDTH = 120
+_SUBJECT_FILE_WIDTH = 100
+_CELL_WIDTH = 60
+_FALLBACK_DOMAIN = "sftp-watcher"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadNotice:
+    """Everything the account holder is told about one processed file."""
+
+    upload_id: str
+    customer_id: str
+    recipients: tuple[str, ...]
+    file_name: str
+    uploaded_at: datetime | None  # the file's mtime
+    processed_at: datetime
+    timezone: ZoneInfo  # the customer's: every time is shown in it
+    flow_id: str | None
+    flow_type: str | None
+    succeeded: bool  # True: archived to Success/
+    reason: str | None  # the main failure reason; None on success
+    rows_total: int
+    rows_triggered: int
+    rows_rejected: int
+    start_time: datetime | None  # from the file name; None: each row's own, else at once
+    archived_as: str  # e.g. "Success/C129113_o9vJavuB.csv"
+    errors_file: str | None = None  # e.g. "Success/C129113_o9vJavuB.csv.errors.csv"
+    row_errors: tuple[RowError, ...] = ()
+    file_errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    request_ids: tuple[str, ...] = ()  # Phonon's request ids
+    phonon_errors: tuple[str, ...] = ()  # e.g. "batch 2: 212 Insufficient Balance"
+
+    def __post_init__(self) -> None:
+        for name in ("uploaded_at", "processed_at", "start_time"):
+            value = getattr(self, name)
+            if value is not None and value.utcoffset() is None:
+                raise ValueError(f"UploadNotice.{name} must be timezone-aware")
+
+
+def subject_for(notice: UploadNotice) -> str:
+    """``Upload processed: <file> — 982 of 1000 calls scheduled``, or on failure
+    ``Upload failed: <file> — <reason>`` (one line, the reason shortened)."""
+    reason = _shorten(notice.reason or "see the details in this email", _SUBJECT_REASON_WIDTH)
+    subject = (
+        _environment()
+        .get_template("subject.text.j2")
+        .render(
+            succeeded=notice.succeeded,
+            file_name=_shorten(notice.file_name, _SUBJECT_FILE_WIDTH),
+            rows_triggered=notice.rows_triggered,
+            rows_total=notice.rows_total,
+            reason=reason,
+        )
+    )
+    # Whitespace collapsed also keeps a hostile file name from injecting header lines.
+    return _collapse(subject)
+
+
+def render(notice: UploadNotice, *, sender: str, max_rows_shown: int = 20) -> EmailMessage:
+    """The email for one upload: plain text and HTML alternatives, fixed ``Message-ID``."""
+    context = _context(notice, max_rows_shown)
+    env = _environment()
+    message = _new_message(
+        sender=sender,
+        recipients=notice.recipients,
+        subject=subject_for(notice),
+        date=notice.processed_at.astimezone(notice.timezone),
+        message_id=f"<{_id_part(notice.upload_id)}@{_sender_domain(sender)}>",
+    )
+    message["X-Sftp-Watcher-Upload-Id"] = _collapse(notice.upload_id)
+    message.set_content(env.get_template("upload.text.j2").render(context))
+    message.add_alternative(env.get_template("upload.html.j2").render(context), subtype="html")
+    return message
+
+
+def render_test_email(
+    customer_id: str, recipients: Sequence[str], *, sender: str, now: datetime
+) -> EmailMessage:
+    """``setup-test``'s "this is a test" email; each one has a new ``Message-ID``."""
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    message = _new_message(
+        sender=sender,
+        recipients=tuple(recipients),
+        subject=f"Test email from sftp-watcher for {_collapse(customer_id)}",
+        date=now,
+        message_id=make_msgid(idstring="setup-test", domain=_sender_domain(sender)),
+    )
+    message.set_content(
+        _environment()
+        .get_template("test.text.j2")
+        .render(customer_id=customer_id, sent_at=_when(now, now.tzinfo))
+    )
+    return message
+
+
+def _new_message(
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    subject: str,
+    date: datetime,
+    message_id: str,
+) -> EmailMessage:
+    if not recipients:
+        raise ValueError("an email needs at least one recipient")
+    message = EmailMessage(policy=email.policy.default)
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = message_id
+    # RFC 3834: tells autoresponders (out-of-office) not to answer a machine.
+    message["Auto-Submitted"] = "auto-generated"
+    return message
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("sftp_watcher.notify", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _context(notice: UploadNotice, max_rows_shown: int) -> dict[str, Any]:
+    tz = notice.timezone
+    shown = notice.row_errors[: max(max_rows_shown, 0)]
+    return {
+        "n": notice,
+        "file_name": notice.file_name,
+        "uploaded_at": _when(notice.uploaded_at, tz) if notice.uploaded_at else "unknown",
+        "processed_at": _when(notice.processed_at, tz),
+        "flow": _flow(notice),
+        "start_time": _start_time(notice),
+        # The main reason is said once, at the top; the list holds the others.
+        "other_file_errors": [e for e in notice.file_errors if e != notice.reason],
+        "rows_shown": [_row(e) for e in shown],
+        "rows_not_shown": len(notice.row_errors) - len(shown),
+    }
+
+
+def _flow(notice: UploadNotice) -> str:
+    if notice.flow_id is None:
+        return "not recognised"
+    if notice.flow_type is None:
+        return notice.flow_id
+    return f"{notice.flow_id} ({notice.flow_type})"
+
+
+def _start_time(notice: UploadNotice) -> str:
+    if notice.start_time is not None:
+        return f"{_when(notice.start_time, notice.timezone)} (from the file name)"
+    return "each row's own starttime; rows without one are called at once"
+
+
+def _row(error: RowError) -> dict[str, str]:
+    where = f"line {error.line}"
+    if error.member is not None:
+        where = f"{error.member}, {where}"
+    return {
+        "where": where,
+        "column": error.column,
+        "value": _shorten(error.value, _CELL_WIDTH),
+        "reason": error.reason,
+    }
+
+
+def _when(moment: datetime, tz: tzinfo | None) -> str:
+    """``08 Feb 2026 21:12 IST (UTC+05:30)``: readable, with the offset to avoid doubt."""
+    local = moment.astimezone(tz)
+    clock = "%H:%M:%S" if local.second else "%H:%M"
+    offset = local.strftime("%z")
+    return f"{local.strftime('%d %b %Y ' + clock)} {local.tzname()} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _shorten(text: str, width: int) -> str:
+    text = _collapse(text)
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    space = cut.rfind(" ")
+    if space > width * 2 // 3:  # prefer a word boundary when one is near the end
+        cut = cut[:space]
+    return cut.rstrip(" ,;:—-") + "…"
+
+
+def _id_part(upload_id: str) -> str:
+    # The left of a Message-ID must be an RFC 5322 dot-atom; map anything else to "-".
+    cleaned = re.sub(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]", "-", upload_id).strip(".")
+    return re.sub(r"\.{2,}", ".", cleaned) or "upload"
+
+
+def _sender_domain(sender: str) -> str:
+    """The domain of ``Name <user@domain>``, so the Message-ID is in the sender's namespace."""
+    _, at, domain = parseaddr(sender)[1].rpartition("@")
+    if at and re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", domain):
+        return domain.lower()
+    return _FALLBACK_DOMAIN
