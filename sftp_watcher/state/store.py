@@ -72,7 +72,7 @@ class Store:
         self.url = url
         try:
             self.engine = make_engine(url)
-        except (SQLAlchemyError, ValueError) as exc:
+        except (SQLAlchemyError, ValueError, OSError) as exc:
             raise StateError(f"state_url is not usable: {exc}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
