@@ -63,6 +63,14 @@ def check_connection(config: SftpSourceConfig, *, customer: str, stack: ExitStac
     checks.append(host_key)
     if mismatch:
         return stop("HOST KEY MISMATCH: we do not log in to a server that may be an impostor")
+    if host_key.status is Status.FAIL and config.password is not None:
+        # An unverified server must not see the password; a key login reveals no secret.
+        if config.private_key is None:
+            return stop(
+                "the password is not sent to a server whose host key is not pinned yet: "
+                "pin the key, then run setup-test again"
+            )
+        config = config.model_copy(update={"password": None})
     login = _authenticate(transport, config, customer)
     checks.append(login)
     if login.status is Status.FAIL:

@@ -206,6 +206,24 @@ def test_an_unknown_host_key_prints_the_exact_line_to_pin_and_the_probe_still_ru
     assert_no_probe_left(*folders(sftp_account))
 
 
+def test_a_password_is_never_sent_to_a_server_whose_key_is_not_pinned(
+    sftp_account: SftpAccount, sshd: SshdServer, flow: PhononStub, tmp_path: Path
+) -> None:
+    source = sftp_source(sftp_account, password="hunter2-not-for-strangers")
+    del source["host_key"]
+    del source["private_key"]
+    logins_before = sshd.accepted_logins()
+
+    report = run_setup_test(make_settings(tmp_path, source, flow), "acme")
+
+    assert statuses(report)["host key"] == "fail"
+    auth = by_name(report)["authentication"]
+    assert auth["status"] == "skip"
+    assert "password is not sent" in auth["detail"]
+    assert sshd.accepted_logins() == logins_before
+    assert "hunter2" not in report.render_text()
+
+
 def test_a_changed_host_key_is_a_loud_mismatch_and_no_login_is_attempted(
     sftp_account: SftpAccount, sshd: SshdServer, flow: PhononStub, tmp_path: Path
 ) -> None:
