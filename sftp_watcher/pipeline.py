@@ -145,13 +145,14 @@ class Pipeline:
             sha256 = hashlib.sha256(data).hexdigest()
             report = judge(upload.original_name, data, self.rules, now)
             log.info("file.read", size=len(data), sha256=sha256)
-        duplicate = self._duplicate_of(upload, report, sha256, now)
-        if duplicate is not None:
-            report = _with_file_error(report, duplicate)
-            log.warning("file.duplicate", earlier_upload_id=duplicate)
+        earlier = self._duplicate_of(upload, report, sha256, now)
+        duplicate_id = earlier.id if earlier is not None else None
+        if earlier is not None:
+            report = _with_file_error(report, self._duplicate_reason(earlier, report))
+            log.warning("file.duplicate", earlier_upload_id=earlier.id)
         flow = self.customer.flow(report.flow_id) if report.flow_id else None
         bodies: list[tuple[bytes, int]] = []
-        if report.records and flow is not None and duplicate is None:
+        if report.records and flow is not None and earlier is None:
             placeholder_flow = flow.model_copy(
                 update={"security_id": SecretStr(SECRET_PLACEHOLDER)}
             )
@@ -183,7 +184,7 @@ class Pipeline:
             rows_total=report.rows_total,
             rows_valid=report.rows_valid,
             rows_rejected=report.rows_rejected,
-            report=_report_summary(report),
+            report={**_report_summary(report), "duplicate_of": duplicate_id},
             errors_csv=errors_csv(report) if report.row_errors else None,
             detail={"outcome": report.outcome.value, "batches": len(bodies)},
         )
@@ -192,19 +193,20 @@ class Pipeline:
 
     def _duplicate_of(
         self, upload: Upload, report: Report, sha256: str | None, now: datetime
-    ) -> str | None:
+    ) -> Upload | None:
+        """An earlier upload of the same content for the same flow, within the window."""
         hours = self.settings.duplicate_window_hours
         if not hours or sha256 is None or report.flow_id is None or not report.records:
             return None
-        earlier = self.store.find_duplicate(
+        return self.store.find_duplicate(
             customer_id=self.customer.id,
             flow_id=report.flow_id,
             sha256=sha256,
             since=now - timedelta(hours=hours),
             exclude_id=upload.id,
         )
-        if earlier is None:
-            return None
+
+    def _duplicate_reason(self, earlier: Upload, report: Report) -> str:
         when = (earlier.judged_at or earlier.created_at).astimezone(self.rules.timezone)
         return (
             f"the same list was already processed for flow {report.flow_id} as "
@@ -372,8 +374,7 @@ class Pipeline:
             )
             self._log.info("email.queued", upload_id=upload.id)
             crashpoint("notify.after_queue")
-        outcome = "success" if upload.destination == "success" else "failure"
-        metrics.record_file(self.customer.id, outcome)
+        metrics.record_file(self.customer.id, _outcome_label(upload))
         return self.store.advance(upload.id, UploadState.DONE, now=self.clock())
 
 
@@ -381,6 +382,16 @@ def _with_file_error(report: Report, reason: str) -> Report:
     return replace(
         report, outcome=Outcome.REJECTED, file_errors=(*report.file_errors, reason), records=()
     )
+
+
+def _outcome_label(upload: Upload) -> str:
+    """accepted | partial | rejected | duplicate | failed (Phonon refused it), for metrics."""
+    report = upload.report or {}
+    if upload.destination == "success":
+        return "partial" if upload.rows_triggered < upload.rows_total else "accepted"
+    if report.get("duplicate_of"):
+        return "duplicate"
+    return "failed" if report.get("phonon_errors") else "rejected"
 
 
 def _report_summary(report: Report) -> dict[str, Any]:

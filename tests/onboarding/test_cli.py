@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 import yaml
 
 from sftp_watcher.cli import main
-from sftp_watcher.observability.logs import forget_secrets
 from tests.onboarding.helpers import FLOW_ID, SECURITY_ID, local_source, phonon_section
 from tests.servers.phonon_stub import PhononStub
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """The CLI configures logging onto this test's captured stderr; undo that afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in root.handlers:
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(level)
-    structlog.reset_defaults()
-    forget_secrets()
 
 
 def write_config(tmp_path: Path, stub: PhononStub) -> Path:
