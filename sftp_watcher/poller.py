@@ -43,11 +43,17 @@ class SweepResult:
     error: str | None = None  # the account could not be reached
 
 
-def is_ready(entry: Entry, now: datetime, min_age_seconds: float) -> bool:
-    """SPEC 2: a plain file, not a temporary or dot name, untouched for long enough."""
+def is_ready(
+    entry: Entry, now: datetime, min_age_seconds: float, clock_skew_seconds: float = 0.0
+) -> bool:
+    """SPEC 2: a plain file, not a temporary or dot name, untouched for long enough.
+
+    mtimes come from the server's clock; ``clock_skew_seconds`` (server minus ours, as
+    setup-test measured it) converts our clock to the server's.
+    """
     if entry.kind != "file" or is_not_ready_name(entry.name):
         return False
-    return now.timestamp() - entry.mtime >= min_age_seconds
+    return now.timestamp() + clock_skew_seconds - entry.mtime >= min_age_seconds
 
 
 class Account:
@@ -76,6 +82,7 @@ class Account:
         self._log = log.bind(customer=customer.id)
         self._failures = 0
         self._retry_at = 0.0  # monotonic time before which sweeps are skipped
+        self._skew: float | None = None  # read once from the server profile
 
     def sweep(self, *, force: bool = False) -> SweepResult:
         """Process everything ready now. ``force`` ignores the failure backoff (poll-once)."""
@@ -119,7 +126,10 @@ class Account:
         self._adopt_orphan_claims(entries)
         now = self.clock()
         min_age = self.settings.min_file_age_seconds
-        ready = sorted((e for e in entries if is_ready(e, now, min_age)), key=lambda e: e.mtime)
+        skew = self._clock_skew()
+        ready = sorted(
+            (e for e in entries if is_ready(e, now, min_age, skew)), key=lambda e: e.mtime
+        )
         candidates = [e for e in entries if e.kind == "file" and not is_not_ready_name(e.name)]
         left = {e.name: e for e in candidates}
         for entry in ready:
@@ -140,6 +150,13 @@ class Account:
             processed=processed,
             waiting=len(left),
         )
+
+    def _clock_skew(self) -> float:
+        """The server's clock offset recorded by setup-test's server profile, if any."""
+        if self._skew is None:
+            profile = self.store.profile(self.customer.id) or {}
+            self._skew = float(profile.get("clock_skew_seconds") or 0.0)
+        return self._skew
 
     def _unchanged(self, entry: Entry) -> bool:
         """Re-stat right before claiming: a size or mtime that moved means still uploading."""

@@ -1,0 +1,103 @@
+"""Configuration (SPEC 7): YAML + environment, secrets from files, every problem by key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sftp_watcher.config import Settings, load_settings, settings_from_mapping
+from sftp_watcher.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def minimal(tmp_path: Path, **customer: object) -> dict[str, object]:
+    return {
+        "customers": [
+            {
+                "id": "acme",
+                "user_id": 129113,
+                "source": {"kind": "local", "path": str(tmp_path)},
+                "flows": [{"id": "o9vJavuB", "security_id": "s" * 64}],
+                **customer,
+            }
+        ]
+    }
+
+
+def write(tmp_path: Path, data: object) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_example_configuration_documents_valid_keys_with_their_defaults(tmp_path: Path) -> None:
+    data = yaml.safe_load((ROOT / "config.example.yaml").read_text(encoding="utf-8"))
+    secret = tmp_path / "secret"
+    secret.write_text("x" * 64 + "\n", encoding="utf-8")
+    data["customers"][0]["flows"][0]["security_id_file"] = str(secret)
+    settings = load_settings(write(tmp_path, data))
+    defaults = Settings()
+    for key in ("poll_interval_seconds", "min_file_age_seconds", "workers", "limits", "phonon"):
+        assert getattr(settings, key) == getattr(defaults, key), key
+    flow = settings.customers[0].flows[0]
+    assert flow.security_id.get_secret_value() == "x" * 64  # read from the file, stripped
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SFTP_WATCHER_PHONON__TIMEOUT_SECONDS", "10")
+    monkeypatch.setenv("SFTP_WATCHER_WORKERS", "3")
+    settings = load_settings(write(tmp_path, minimal(tmp_path)))
+    assert settings.phonon.timeout_seconds == 10
+    assert settings.workers == 3
+
+
+def test_config_path_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, minimal(tmp_path))
+    monkeypatch.setenv("SFTP_WATCHER_CONFIG", str(path))
+    assert load_settings().customers[0].user_id == "129113"  # a YAML int is an id, not a number
+
+
+def test_every_problem_is_listed_by_key_path(tmp_path: Path) -> None:
+    data = minimal(tmp_path, user_id="abc", timezone="Mars/Olympus", emails=["not-an-email"])
+    data["workers"] = 0
+    with pytest.raises(ConfigError) as exc:
+        load_settings(write(tmp_path, data))
+    problems = "\n".join(exc.value.problems)
+    for path in ("workers", "customers.0.user_id", "customers.0.timezone", "customers.0.emails"):
+        assert path in problems
+
+
+def test_unknown_keys_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="poll_intervall"):
+        settings_from_mapping({"poll_intervall": 5})
+
+
+def test_bulk_host_is_only_for_multicast_flows(tmp_path: Path) -> None:
+    data = minimal(tmp_path)
+    data["customers"][0]["flows"][0]["host"] = "bulk"  # type: ignore[index]
+    with pytest.raises(ConfigError, match="multicast"):
+        settings_from_mapping(data)
+
+
+def test_secrets_never_appear_in_repr_or_errors(tmp_path: Path) -> None:
+    data = minimal(tmp_path)
+    data["sentry_dsn"] = "https://hunter2@sentry.example/1"
+    data["customers"][0]["flows"][0]["security_id"] = "TOPSECRET" * 7  # type: ignore[index]
+    settings = settings_from_mapping(data)
+    assert "TOPSECRET" not in repr(settings) and "hunter2" not in repr(settings)
+    data["workers"] = -1
+    with pytest.raises(ConfigError) as exc:
+        settings_from_mapping(data)
+    assert "TOPSECRET" not in str(exc.value)
+
+
+def test_sftp_source_needs_credentials(tmp_path: Path) -> None:
+    data = minimal(tmp_path)
+    data["customers"][0]["source"] = {"kind": "sftp", "host": "h", "username": "u"}  # type: ignore[index]
+    with pytest.raises(ConfigError, match="password or a private_key"):
+        settings_from_mapping(data)
