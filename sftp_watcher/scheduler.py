@@ -21,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from sftp_watcher.config import LocalSourceConfig
 from sftp_watcher.observability.health import HealthServer
+from sftp_watcher.poller import Account
 from sftp_watcher.retention import sweep_retention
 from sftp_watcher.service import Service
 from sftp_watcher.sources.local import watch_upload
@@ -28,6 +29,7 @@ from sftp_watcher.sources.local import watch_upload
 log = structlog.get_logger("sftp_watcher.scheduler")
 
 OUTBOX_INTERVAL_SECONDS = 15
+OUTBOX_JOB = "outbox"
 RETENTION_INTERVAL_SECONDS = 3600
 
 
@@ -47,7 +49,7 @@ def run_service(service: Service, *, health: bool = True) -> None:
         now = datetime.now(UTC)
         for account in service.accounts.values():
             scheduler.add_job(
-                account.sweep,
+                _sweep_then_mail(scheduler, account),
                 "interval",
                 seconds=settings.poll_interval_seconds,
                 jitter=min(settings.poll_interval_seconds / 4, 30),
@@ -55,7 +57,11 @@ def run_service(service: Service, *, health: bool = True) -> None:
                 next_run_time=now,  # first sweep at once: resumes unfinished uploads
             )
         scheduler.add_job(
-            service.outbox.flush, "interval", seconds=OUTBOX_INTERVAL_SECONDS, id="outbox"
+            service.outbox.flush,
+            "interval",
+            seconds=OUTBOX_INTERVAL_SECONDS,
+            id=OUTBOX_JOB,
+            next_run_time=now,  # emails queued before a restart go out at once
         )
         scheduler.add_job(
             sweep_retention,
@@ -85,12 +91,25 @@ def run_service(service: Service, *, health: bool = True) -> None:
     log.info("service.stopped")
 
 
+def _sweep_then_mail(scheduler: BackgroundScheduler, account: Account) -> Callable[[], None]:
+    def sweep() -> None:
+        if account.sweep().processed:
+            # Emails were queued: deliver them now rather than at the next outbox tick.
+            _run_soon(scheduler, OUTBOX_JOB)
+
+    return sweep
+
+
+def _run_soon(scheduler: BackgroundScheduler, job_id: str) -> None:
+    job = scheduler.get_job(job_id)
+    if job is not None:
+        job.modify(next_run_time=datetime.now(UTC))
+
+
 def _wake(scheduler: BackgroundScheduler, customer_id: str) -> Callable[[], None]:
     def wake() -> None:
         # A finished local file: sweep now instead of at the next interval.
-        job = scheduler.get_job(_job_id(customer_id))
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC))
+        _run_soon(scheduler, _job_id(customer_id))
 
     return wake
 

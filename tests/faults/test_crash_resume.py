@@ -32,12 +32,18 @@ def _start(config: Path, crash_at: str | None = None) -> subprocess.Popen[bytes]
     env = {k: v for k, v in os.environ.items() if k != "SFTP_WATCHER_CRASH_AT"}
     if crash_at:
         env["SFTP_WATCHER_CRASH_AT"] = crash_at
-    return subprocess.Popen(
-        [sys.executable, "-m", "sftp_watcher.cli", "run", "--config", str(config)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # Logs go to a file: a pipe nobody reads would fill up and block the service.
+    with (config.parent / "service.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sftp_watcher.cli", "run", "--config", str(config)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+
+def _log_tail(config: Path) -> str:
+    return (config.parent / "service.log").read_text(errors="replace")[-4000:]
 
 
 def _drop_files(rig: Rig, round_: int) -> dict[str, int]:
@@ -56,19 +62,18 @@ def _drop_files(rig: Rig, round_: int) -> dict[str, int]:
     return {name: text.count("\n") - 1 for name, text in files.items()}
 
 
-def _wait_until_done(rig: Rig, process: subprocess.Popen[bytes], files: int) -> None:
+def _wait_until_done(rig: Rig, process: subprocess.Popen[bytes], files: int, config: Path) -> None:
     deadline = time.monotonic() + RUN_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            err = process.stderr.read().decode() if process.stderr else ""
-            pytest.fail(f"service exited early ({process.returncode}):\n{err[-3000:]}")
+            pytest.fail(f"service exited early ({process.returncode}):\n{_log_tail(config)}")
         listing = rig.listing()
         archived = [n for n in listing["Success"] + listing["Failure"] if "errors" not in n]
         ids = {m.message["Message-ID"] for m in rig.smtp.messages}
         if not listing["Upload"] and len(archived) >= files and len(ids) >= files:
             return
         time.sleep(0.2)
-    pytest.fail(f"not done in {RUN_TIMEOUT}s: {rig.listing()}")
+    pytest.fail(f"not done in {RUN_TIMEOUT}s: {rig.listing()}\n{_log_tail(config)}")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -79,8 +84,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
-        if process.stderr:
-            process.stderr.close()
 
 
 def _assert_exactly_once(rig: Rig, files: int) -> None:
@@ -107,15 +110,17 @@ def test_kill_at_each_step_then_restart(rig: Rig, point: str) -> None:
     rows = _drop_files(rig, 0)
     crashed = _start(config, crash_at=point)
     try:
-        assert crashed.wait(timeout=RUN_TIMEOUT) == -signal.SIGKILL, f"never reached {point}"
+        code = crashed.wait(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        code = None
+    try:
+        assert code == -signal.SIGKILL, f"never reached {point}:\n{_log_tail(config)}"
     finally:
         if crashed.poll() is None:
             crashed.kill()
             crashed.wait()
-        if crashed.stderr:
-            crashed.stderr.close()
     process = _start(config)
-    _wait_until_done(rig, process, len(rows))
+    _wait_until_done(rig, process, len(rows), config)
     _stop(process)
     _assert_exactly_once(rig, len(rows))
     valid_calls = 600 + 1
@@ -135,9 +140,7 @@ def test_fifty_random_kills_and_restarts(rig: Rig) -> None:
         time.sleep(rng.uniform(0.3, 2.5))
         process.kill()
         process.wait()
-        if process.stderr:
-            process.stderr.close()
     process = _start(config)
-    _wait_until_done(rig, process, files)
+    _wait_until_done(rig, process, files, config)
     _stop(process)
     _assert_exactly_once(rig, files)
