@@ -45,6 +45,8 @@ def run_service(service: Service, *, health: bool = True) -> None:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=UTC,
     )
+    # First thing: a SIGTERM during start-up must also end in a clean stop.
+    _install_signal_handlers(service.stop)
     with ExitStack() as stack:
         now = datetime.now(UTC)
         for account in service.accounts.values():
@@ -84,7 +86,6 @@ def run_service(service: Service, *, health: bool = True) -> None:
             if isinstance(source, LocalSourceConfig) and source.watch:
                 watcher = watch_upload(source, _wake(scheduler, account.customer.id))
                 stack.callback(watcher.stop)
-        _install_signal_handlers(service.stop)
         log.info("service.started", customers=len(service.accounts))
         service.stop.wait()
         log.info("service.stopping")

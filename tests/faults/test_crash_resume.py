@@ -64,13 +64,17 @@ def _drop_files(rig: Rig, round_: int) -> dict[str, int]:
 
 def _wait_until_done(rig: Rig, process: subprocess.Popen[bytes], files: int, config: Path) -> None:
     deadline = time.monotonic() + RUN_TIMEOUT
+    log = config.parent / "service.log"
+    started_before = log.read_text(errors="replace").count('"service.started"')
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"service exited early ({process.returncode}):\n{_log_tail(config)}")
         listing = rig.listing()
         archived = [n for n in listing["Success"] + listing["Failure"] if "errors" not in n]
         ids = {m.message["Message-ID"] for m in rig.smtp.messages}
-        if not listing["Upload"] and len(archived) >= files and len(ids) >= files:
+        started = log.read_text(errors="replace").count('"service.started"') > started_before
+        done = not listing["Upload"] and len(archived) >= files and len(ids) >= files
+        if started and done:
             return
         time.sleep(0.2)
     pytest.fail(f"not done in {RUN_TIMEOUT}s: {rig.listing()}\n{_log_tail(config)}")
