@@ -29,6 +29,10 @@ _SECRET_KEY = re.compile(
 
 # Libraries that narrate every connection at INFO; their warnings still come through.
 _NOISY_LOGGERS = ("paramiko.transport", "apscheduler.executors.default", "httpx", "httpcore")
+# Loggers whose complaints we already report in our own words (one alert per outage):
+# paramiko's "Socket exception" on every dropped session, and APScheduler's "skipped:
+# maximum number of running instances reached", which is how `max_instances=1` works.
+_TRANSLATED_LOGGERS = ("paramiko.transport", "apscheduler.scheduler")
 
 _secrets_lock = threading.Lock()
 _secret_values: set[str] = set()
@@ -169,6 +173,8 @@ def configure_logging(
     root.setLevel(numeric_level)
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))
+    for name in _TRANSLATED_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
     structlog.configure(
         processors=[
