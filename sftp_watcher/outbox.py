@@ -6,12 +6,11 @@ import email
 import email.policy
 from dataclasses import dataclass
 from datetime import timedelta
-from email.message import EmailMessage
 
 import structlog
 
 from sftp_watcher.crashpoints import crashpoint
-from sftp_watcher.errors import MailError
+from sftp_watcher.errors import MailError, StateError
 from sftp_watcher.notify.send import MailSender
 from sftp_watcher.observability import metrics
 from sftp_watcher.pipeline import Clock, utc_now
@@ -27,23 +26,51 @@ class Outbox:
     store: Store
     sender: MailSender
     clock: Clock = utc_now
-    _down: bool = False
+    _down: bool = False  # the mail server
+    _state_down: bool = False  # the state database
 
     def flush(self) -> tuple[int, int]:
-        """Try every due email once; returns (sent, still pending after a failure)."""
+        """Try every due email once; returns (sent, still pending after a failure).
+
+        Stops at the first failure: the mail server is down for the rest as well. A state
+        database that is out of reach ends the flush too; the emails wait in the outbox.
+        """
         sent = failed = 0
-        for queued in self.store.due_emails(self.clock()):
+        try:
+            while (outcome := self._send_next()) is not None:
+                if not outcome:
+                    failed += 1
+                    break
+                sent += 1
+            metrics.set_email_queue_depth(self.store.pending_email_count())
+        except StateError as exc:
+            # Logged once per outage: the job runs every few seconds while it lasts.
+            if not self._state_down:
+                log.error("outbox.state_unavailable", error=str(exc))
+            self._state_down = True
+            return sent, failed
+        if self._state_down:
+            log.warning("outbox.state_recovered")
+        self._state_down = False
+        return sent, failed
+
+    def _send_next(self) -> bool | None:
+        """Send the oldest due email: True sent, False failed, None nothing due.
+
+        The email stays locked in the state database while it is sent, so that another
+        replica flushing at the same moment cannot send it too.
+        """
+        now = self.clock()
+        with self.store.claim_due_email(now) as queued:
+            if queued is None:
+                return None
             message = email.message_from_bytes(queued.raw, policy=email.policy.default)
-            if not isinstance(message, EmailMessage):  # pragma: no cover - policy guarantees it
-                continue
-            now = self.clock()
             try:
                 self.sender.send(message)
             except MailError as exc:
-                failed += 1
                 delay = min(30 * 2**queued.attempts, MAX_RETRY_SECONDS)
-                self.store.email_attempted(
-                    queued.upload_id,
+                self.store.record_attempt(
+                    queued,
                     sent=False,
                     now=now,
                     retry_at=now + timedelta(seconds=delay),
@@ -53,17 +80,13 @@ class Outbox:
                 if not self._down:  # one alert per outage
                     log.error("email.failed", upload_id=queued.upload_id, error=str(exc))
                 self._down = True
-                # The server is down for this message; the rest would fail the same way.
-                break
+                return False
             crashpoint("email.after_send")
-            self.store.email_attempted(
-                queued.upload_id, sent=True, now=now, retry_at=now, error=None
-            )
-            metrics.record_email("sent")
-            if self._down:
-                log.warning("email.recovered")
-            self._down = False
-            sent += 1
-            log.info("email.sent", upload_id=queued.upload_id, message_id=queued.message_id)
-        metrics.set_email_queue_depth(self.store.pending_email_count())
-        return sent, failed
+            self.store.record_attempt(queued, sent=True, now=now, retry_at=now, error=None)
+            upload_id, message_id = queued.upload_id, queued.message_id
+        metrics.record_email("sent")
+        if self._down:
+            log.warning("email.recovered")
+        self._down = False
+        log.info("email.sent", upload_id=upload_id, message_id=message_id)
+        return True

@@ -23,8 +23,8 @@ class Columns:
     ignored_empty: int = 0  # columns with neither a header nor a value
 
 
-def map_columns(header: list[str], rows: list[list[str]], member: str | None = None) -> Columns:
-    """Read the header; ``rows`` (the records) tell an empty column from an unnamed one."""
+def map_columns(header: list[str], columns: list[list[str]], member: str | None = None) -> Columns:
+    """Read the header; the record cells in ``columns`` tell an empty column from an unnamed one."""
     tel: dict[int, tuple[int, str]] = {}
     starttime: tuple[int, str] | None = None
     variables: list[tuple[int, str, str]] = []
@@ -34,7 +34,7 @@ def map_columns(header: list[str], rows: list[list[str]], member: str | None = N
     for index, cell in enumerate(header):
         name = cell.strip()
         if not name:
-            if any(len(row) > index and row[index].strip() for row in rows):
+            if index < len(columns) and any(map(str.strip, columns[index])):
                 raise FileRejected(
                     f"column {index + 1}{where} has values but no header: name it "
                     "(tel1..tel10, starttime or a variable name) or delete it"

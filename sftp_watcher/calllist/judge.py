@@ -17,15 +17,16 @@ from pathlib import Path
 from sftp_watcher.calllist.headers import Columns, map_columns
 from sftp_watcher.calllist.numbers import NumberJudge
 from sftp_watcher.calllist.reader import Sheet, read_sheet
+from sftp_watcher.calllist.records import CallRecords
 from sftp_watcher.calllist.report import Outcome, Report
-from sftp_watcher.calllist.rows import RowJudge, data_rows
+from sftp_watcher.calllist.rows import RowJudge
 from sftp_watcher.calllist.rules import Rules
 from sftp_watcher.calllist.times import StartTimeJudge
 from sftp_watcher.calllist.zipfiles import read_members
 from sftp_watcher.errors import FileNameError, FileRejected
 from sftp_watcher.naming import UploadName, parse_upload_name
 
-_Prepared = tuple[Sheet, Columns, list[tuple[int, list[str]]]]
+_Prepared = tuple[Sheet, Columns]
 
 
 def rejected_report(name: str, reason: str) -> Report:
@@ -117,17 +118,14 @@ def _sheets(upload: UploadName, data: bytes, rules: Rules) -> list[Sheet]:
 
 
 def _prepare(sheet: Sheet) -> _Prepared:
-    header_at = next((i for i, row in enumerate(sheet.rows) if "".join(row).strip()), None)
-    if header_at is None:
+    if sheet.header is None:
         subject = sheet.member or "the file"
         raise FileRejected(f"{subject} is empty: it needs a header row (tel1, ...) and records")
-    rows = data_rows(sheet, header_at)
-    columns = map_columns(sheet.rows[header_at], [cells for _, cells in rows], sheet.member)
-    return sheet, columns, rows
+    return sheet, map_columns(sheet.header, sheet.columns, sheet.member)
 
 
 def _check_row_count(prepared: list[_Prepared], rules: Rules) -> None:
-    count = sum(len(rows) for _, _, rows in prepared)
+    count = sum(len(sheet.lines) for sheet, _ in prepared)
     if count > rules.limits.max_rows:
         raise FileRejected(
             f"the file has {count:,} records; at most {rules.limits.max_rows:,} are accepted "
@@ -136,7 +134,7 @@ def _check_row_count(prepared: list[_Prepared], rules: Rules) -> None:
 
 
 def _empty_column_warnings(prepared: list[_Prepared]) -> Iterator[str]:
-    for sheet, columns, _ in prepared:
+    for sheet, columns in prepared:
         if columns.ignored_empty:
             where = f" in {sheet.member}" if sheet.member else ""
             yield f"ignored {columns.ignored_empty} empty column(s){where} (no header, no values)"
@@ -151,8 +149,8 @@ def _judge_rows(
         StartTimeJudge(rules.timezone, now, default_start, rules.limits.max_schedule_days),
         default_start,
     )
-    for sheet, columns, rows in prepared:
-        judge_rows.add(sheet, columns, rows)
+    for sheet, columns in prepared:
+        judge_rows.add(sheet, columns)
     verdicts = judge_rows.verdicts
     valid = verdicts.total - verdicts.rejected
     file_errors: tuple[str, ...] = ()
@@ -180,15 +178,16 @@ def _judge_rows(
         rows_rejected=verdicts.rejected,
         file_errors=file_errors,
         row_errors=tuple(verdicts.errors),
-        records=() if outcome is Outcome.REJECTED else tuple(verdicts.records),
+        records=() if outcome is Outcome.REJECTED else CallRecords(verdicts.records),
     )
 
 
 class _CollectorPause:
-    """Holds off the cyclic garbage collector while a big file's records are built.
+    """Holds off the cyclic garbage collector while a big file is judged.
 
-    A 200,000-row file allocates a million small tuples; the collector would rescan
-    them again and again (tripling the time) for cycles this code never makes.
+    A 200,000-row file allocates hundreds of thousands of containers (parser output,
+    row errors, lookup tables); the collector would rescan them again and again for
+    cycles this code never makes.
     Reference counting still frees everything. Nested and concurrent judges share
     one pause: the last one out restores the collector as it found it.
     """

@@ -18,6 +18,13 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata
 from phonenumbers.phonenumber import CountryCodeSource
 
+from sftp_watcher.calllist.bulknumbers import (
+    automaton,
+    bare_home_number,
+    bulk_digits,
+    invalid_with_plus,
+)
+
 # Spaces (also the non-breaking ones spreadsheets paste), dashes, dots and brackets.
 _SEPARATORS = str.maketrans("", "", " \t\u00a0\u202f-.()")
 _SCIENTIFIC = re.compile(r"[0-9](?:[.,][0-9]+)?[eE]\+?[0-9]+")
@@ -121,14 +128,22 @@ class NumberJudge:
         codes = {phonenumbers.country_code_for_region(self._home_region)}
         if default_country_code is not None:
             codes.add(int(default_country_code))
-        self._fast = _fast_pattern(frozenset(codes - {0}))
+        self._codes = sorted(codes - {0})
+        self._fast = _fast_pattern(frozenset(self._codes))
+        # The bulk automata replace the bulk regex when every code has one (same judgement).
+        self._bulk = all(automaton(code) is not None for code in self._codes)
+        self._home_cc = phonenumbers.country_code_for_region(self._home_region)
         self._seen: dict[str, tuple[str, str | None]] = {}
 
     def column(self, values: Sequence[str]) -> tuple[list[str], dict[int, str]]:
         """Digits per cell ("" when empty or invalid) and the reason per invalid cell index."""
-        digits = fast_digits(self._fast, values) if self._fast else [""] * len(values)
+        if self._bulk:
+            digits, pending = bulk_digits(values, self._codes)
+        else:
+            digits = fast_digits(self._fast, values) if self._fast else [""] * len(values)
+            pending = [i for i, d in enumerate(digits) if not d]
         problems: dict[int, str] = {}
-        for index in [i for i, d in enumerate(digits) if not d]:
+        for index in pending:
             number, reason = self.judge(values[index])
             digits[index] = number
             if reason is not None:
@@ -156,12 +171,23 @@ class NumberJudge:
         body = compact[1:] if compact.startswith("+") else compact[2:] if has_prefix else compact
         if not (body.isascii() and body.isdigit()):
             return "", _bad_characters(value, body)
+        return self._digits(value, body, has_prefix)
+
+    def _digits(self, value: str, body: str, has_prefix: bool) -> tuple[str, str | None]:
+        """A cell of digits (``body``, after any + or 00) that the bulk path did not prove."""
+        if not has_prefix and self._default_cc is None and self._certainly_bare(body):
+            # The usual bad cell of a home-country list, decided without phonenumbers.
+            return "", _no_country_code(value, self._home_cc, body)
         digits = international_digits(body)
         if digits is not None:
             return digits, None
         if not has_prefix:
             return self._national(value, body)
         return "", _invalid(value)
+
+    def _certainly_bare(self, body: str) -> bool:
+        """A valid home number without its country code that is no number with a ``+``."""
+        return bare_home_number(body, self._home_region) and invalid_with_plus(body)
 
     def _national(self, value: str, body: str) -> tuple[str, str | None]:
         """A bare national number of the home region: complete it, or say the code is missing."""
@@ -176,10 +202,7 @@ class NumberJudge:
             return "", _invalid(value)
         national = phonenumbers.national_significant_number(number)
         if self._default_cc is None:
-            return "", (
-                f"{value} has no country code: write it with the country code first, "
-                f"e.g. {number.country_code}{national}"
-            )
+            return "", _no_country_code(value, number.country_code, national)
         completed = international_digits(self._default_cc + national)
         if completed is None:
             return "", _invalid(value)
@@ -194,6 +217,13 @@ def _bad_characters(value: str, body: str) -> str:
     return (
         f"{value} contains {shown}: a number may hold only digits 0-9, a leading + or 00, "
         "and spaces, dashes, dots or brackets"
+    )
+
+
+def _no_country_code(value: str, country_code: int | None, national: str) -> str:
+    return (
+        f"{value} has no country code: write it with the country code first, "
+        f"e.g. {country_code}{national}"
     )
 
 

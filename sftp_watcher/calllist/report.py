@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -55,8 +56,9 @@ class Report:
     file_errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     row_errors: tuple[RowError, ...] = ()
-    # The valid rows to trigger; empty whenever the outcome is REJECTED.
-    records: tuple[CallRecord, ...] = field(default=(), repr=False)
+    # The valid rows to trigger, in file order; empty whenever the outcome is REJECTED.
+    # Judging hands over a lazy ``records.CallRecords``; any sequence will do.
+    records: Sequence[CallRecord] = field(default=(), repr=False)
     user_id: str | None = None
     flow_id: str | None = None
     start_time: datetime | None = None  # from the file name, if it carried one

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import pandas as pd
+
 # Extended ISO 8601 only: the basic form (20260208T2112) is never what a spreadsheet writes,
 # and accepting it would let 08022026 style day-first dates slip through as something else.
 _ISO = re.compile(
@@ -30,17 +33,24 @@ class StartTimeJudge:
 
     def column(self, values: Sequence[str]) -> tuple[list[datetime], dict[int, str]]:
         """The start time per cell (the default when empty or invalid) and reasons by index."""
-        times: list[datetime] = []
+        if not values:
+            return [], {}
+        # A list holds a few hundred distinct start times at most: judge each one once.
+        codes, distinct = pd.factorize(np.array(values, dtype=object))
+        results = [self._judged(raw) for raw in distinct.tolist()]
+        times = [start for start, _ in results]
+        bad = [code for code, (_, reason) in enumerate(results) if reason is not None]
         problems: dict[int, str] = {}
-        seen = self._seen
-        for index, raw in enumerate(values):
-            result = seen.get(raw)
-            if result is None:
-                result = seen[raw] = self._judge(raw)
-            times.append(result[0])
-            if result[1] is not None:
-                problems[index] = result[1]
-        return times, problems
+        if bad:
+            for index in np.flatnonzero(np.isin(codes, bad)).tolist():
+                problems[index] = str(results[codes[index]][1])
+        return list(map(times.__getitem__, codes.tolist())), problems
+
+    def _judged(self, raw: str) -> tuple[datetime, str | None]:
+        result = self._seen.get(raw)
+        if result is None:
+            result = self._seen[raw] = self._judge(raw)
+        return result
 
     def _judge(self, raw: str) -> tuple[datetime, str | None]:
         value = raw.strip()

@@ -1,0 +1,98 @@
+"""Several replicas of `run` on one PostgreSQL database (SPEC 9): every file exactly once.
+
+Three real `run` processes share 20 accounts and 300 files; one of them is SIGKILLed
+midway (a crash point kills it right after Phonon took a batch and before that was
+recorded). Every file is archived once, every valid call reaches Phonon once (by
+client-identifier and by number), one email goes out per file, and the uploads the
+dead replica left unfinished are resumed by the others.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.faults.conftest import Fleet, RunProcess, count_events, wait_for
+from tests.servers.sshd import SshdServer
+
+pytestmark = [pytest.mark.sshd, pytest.mark.postgres, pytest.mark.slow]
+
+REPLICAS = 3
+ACCOUNTS = 20
+FILES_PER_ACCOUNT = 15
+DONE_TIMEOUT = 150.0
+
+
+def test_three_replicas_one_killed_process_every_file_exactly_once(
+    fleet: Fleet,
+    sshd: SshdServer,
+    pg_url: str,
+    run_process: Callable[..., RunProcess],
+) -> None:
+    fleet.state_url = pg_url
+    accounts = [fleet.add(sshd) for _ in range(ACCOUNTS)]
+    numbers: list[str] = []
+    for account in accounts:
+        for i in range(FILES_PER_ACCOUNT):
+            numbers += account.drop(rows=1 + i % 3)[1]
+    files = ACCOUNTS * FILES_PER_ACCOUNT
+    config = fleet.write_config()
+
+    victim = run_process(config, env={"SFTP_WATCHER_CRASH_AT": "phonon.after_send@12"})
+    survivors = [run_process(config) for _ in range(REPLICAS - 1)]
+
+    def progress() -> str:
+        archived = sum(len(a.archived()) for a in accounts)
+        return f"{archived}/{files} archived, {len(set(fleet.message_ids()))} emails"
+
+    wait_for(
+        lambda: victim.process.poll() is not None,
+        DONE_TIMEOUT / 2,
+        lambda: f"the killed replica never reached its crash point ({progress()})",
+    )
+    assert victim.process.returncode == -signal.SIGKILL
+    assert sum(len(a.archived()) for a in accounts) < files, "killed too late to prove anything"
+
+    def all_done() -> bool:
+        for survivor in survivors:
+            survivor.check_alive()
+        uploads_empty = all(not a.listing()["Upload"] for a in accounts)
+        archived = sum(len(a.archived()) for a in accounts)
+        return uploads_empty and archived >= files and len(set(fleet.message_ids())) >= files
+
+    wait_for(all_done, DONE_TIMEOUT, progress, interval=0.5)
+    for survivor in survivors:
+        assert survivor.stop() == 0
+
+    for account in accounts:
+        listing = account.listing()
+        assert listing["Upload"] == [], f"{account.customer_id}: left in Upload/: {listing}"
+        assert listing["Failure"] == [], f"{account.customer_id}: rejected: {listing}"
+        assert len(listing["Success"]) == FILES_PER_ACCOUNT, listing
+    by_id = fleet.phonon.calls_by_client_id()
+    assert [i for i, calls in by_id.items() if len(calls) > 1] == [], "a call was accepted twice"
+    called = Counter(c["contact-numbers"][0] for c in fleet.phonon.accepted_calls)
+    assert sorted(called) == sorted(numbers), "every valid number is called"
+    assert [n for n, times in called.items() if times > 1] == [], "a number was called twice"
+    message_ids = Counter(fleet.message_ids())
+    assert len(message_ids) == files, "one email per file"
+    assert [m for m, n in message_ids.items() if n > 1] == [], "an email was sent twice"
+
+    # What the dead replica left half done, the others finished: each of its unfinished
+    # uploads shows up as resumed in a survivor's log.
+    dead = victim.events()
+    claimed = {e["upload_id"] for e in dead if e.get("event") == "file.claimed"}
+    queued = {e["upload_id"] for e in dead if e.get("event") == "email.queued"}
+    unfinished = claimed - queued
+    assert unfinished, "the crash point leaves at least the upload it interrupted"
+    resumed = {
+        e["upload_id"] for s in survivors for e in s.events() if e.get("event") == "upload.resumed"
+    }
+    assert unfinished <= resumed, f"not resumed by a survivor: {unfinished - resumed}"
+    # Both survivors took part in the work (the accounts are shared between replicas).
+    for survivor in survivors:
+        assert count_events(survivor.events(), "file.claimed") > 0, Path(survivor.log_path).name
