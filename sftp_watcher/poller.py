@@ -16,7 +16,7 @@ from typing import TypeVar
 import structlog
 
 from sftp_watcher.config import CustomerConfig, Settings
-from sftp_watcher.errors import SourceError, SourceUnavailable, StateError
+from sftp_watcher.errors import ConnectFailed, SourceError, SourceUnavailable, StateError
 from sftp_watcher.naming import is_not_ready_name
 from sftp_watcher.observability import metrics
 from sftp_watcher.phonon import Trigger
@@ -41,6 +41,9 @@ class SweepResult:
     processed: int = 0
     waiting: int = 0  # files not ready yet (too young, still growing)
     error: str | None = None  # the account could not be reached
+    # Seconds until the first file that waits only for min_file_age is old enough (None:
+    # no such file): `run` sweeps again then rather than at the next interval.
+    ready_in: float | None = None
 
 
 def is_ready(
@@ -70,8 +73,13 @@ class Account:
         locks: AccountLocks,
         stop: threading.Event,
         clock: Clock = utc_now,
+        keep_connection: bool = True,
     ) -> None:
         self.settings = settings
+        # False when more accounts share this server than it has session slots: the
+        # session is then released after each sweep, or the first accounts to connect
+        # would hold every slot for good and starve the others.
+        self.keep_connection = keep_connection
         self.customer = customer
         self.source = source
         self.store = store
@@ -88,27 +96,57 @@ class Account:
         """Process everything ready now. ``force`` ignores the failure backoff (poll-once)."""
         if not force and time.monotonic() < self._retry_at:
             return SweepResult(self.customer.id, ran=False)
-        with self.locks.hold(self.customer.id) as held:
-            if not held:
-                return SweepResult(self.customer.id, ran=False)
-            started = time.monotonic()
-            try:
-                result = self._sweep_locked()
-            except (SourceError, StateError) as exc:
-                self._failed(exc)
-                return SweepResult(self.customer.id, error=str(exc))
-            self._recovered()
-            duration = time.monotonic() - started
-            metrics.observe_poll(self.customer.id, duration)
-            metrics.mark_successful_poll(self.customer.id, self.clock())
-            self._log.info(
-                "poll.finished",
-                files_seen=result.files_seen,
-                processed=result.processed,
-                waiting=result.waiting,
-                duration_ms=round(duration * 1000),
-            )
-            return result
+        try:
+            with self.locks.hold(self.customer.id) as held:
+                if not held:
+                    return SweepResult(self.customer.id, ran=False)
+                return self._sweep_held()
+        except StateError as exc:
+            # Taking the lock needs the state database too: its outage is the account's
+            # outage (one alert, backoff), not an exception that kills the pass.
+            self._failed(exc)
+            return SweepResult(self.customer.id, error=str(exc))
+        finally:
+            if not self.keep_connection:
+                self.source.close()
+
+    def _sweep_held(self) -> SweepResult:
+        started = time.monotonic()
+        try:
+            result = self._sweep_reconnecting()
+        except (SourceError, StateError) as exc:
+            self._failed(exc)
+            return SweepResult(self.customer.id, error=str(exc))
+        self._recovered()
+        duration = time.monotonic() - started
+        metrics.observe_poll(self.customer.id, duration)
+        metrics.mark_successful_poll(self.customer.id, self.clock())
+        self._log.info(
+            "poll.finished",
+            files_seen=result.files_seen,
+            processed=result.processed,
+            waiting=result.waiting,
+            duration_ms=round(duration * 1000),
+        )
+        return result
+
+    def _sweep_reconnecting(self) -> SweepResult:
+        """A sweep, run again once on a new connection if the kept one turns out dead.
+
+        Servers (their idle timeout) and NAT gateways drop idle sessions between two
+        sweeps, and the client may learn it only at its next request. That is no outage:
+        reconnect at once instead of alerting and backing off. Every step of an upload
+        resumes where it stopped, so running the sweep again is safe.
+        """
+        try:
+            return self._sweep_locked()
+        except SourceUnavailable as exc:
+            # ConnectFailed: this sweep's own connection failed, nothing stale about it.
+            if isinstance(exc, ConnectFailed) or not self.keep_connection or self._failures:
+                raise
+            self._log.info("sftp.reconnecting", error=str(exc))
+            self.source.close()
+            return self._sweep_locked()
 
     def close(self) -> None:
         self.source.close()
@@ -144,11 +182,14 @@ class Account:
         metrics.set_oldest_waiting_file_age(
             self.customer.id, now.timestamp() - oldest if oldest is not None else 0.0
         )
+        ready_names = {e.name for e in ready}
+        ages = [now.timestamp() + skew - e.mtime for e in candidates if e.name not in ready_names]
         return SweepResult(
             self.customer.id,
             files_seen=len(entries),
             processed=processed,
             waiting=len(left),
+            ready_in=max(min_age - max(ages), 0.0) if ages else None,
         )
 
     def _clock_skew(self) -> float:

@@ -12,7 +12,7 @@ import signal
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 import structlog
@@ -31,6 +31,9 @@ log = structlog.get_logger("sftp_watcher.scheduler")
 OUTBOX_INTERVAL_SECONDS = 15
 OUTBOX_JOB = "outbox"
 RETENTION_INTERVAL_SECONDS = 3600
+# A re-sweep for a file waiting only for min_file_age comes this much after it is old
+# enough, so that it is taken then for sure (and the finishing run has returned).
+READY_MARGIN_SECONDS = 0.05
 
 
 def _job_id(customer_id: str) -> str:
@@ -94,9 +97,14 @@ def run_service(service: Service, *, health: bool = True) -> None:
 
 def _sweep_then_mail(scheduler: BackgroundScheduler, account: Account) -> Callable[[], None]:
     def sweep() -> None:
-        if account.sweep().processed:
+        result = account.sweep()
+        if result.processed:
             # Emails were queued: deliver them now rather than at the next outbox tick.
             _run_soon(scheduler, OUTBOX_JOB)
+        if result.ready_in is not None:
+            # A file waits only for min_file_age: sweep again the moment it is old enough,
+            # not at the next interval (a watched folder sends no second event for it).
+            _run_by(scheduler, _job_id(account.customer.id), result.ready_in)
 
     return sweep
 
@@ -105,6 +113,14 @@ def _run_soon(scheduler: BackgroundScheduler, job_id: str) -> None:
     job = scheduler.get_job(job_id)
     if job is not None:
         job.modify(next_run_time=datetime.now(UTC))
+
+
+def _run_by(scheduler: BackgroundScheduler, job_id: str, seconds: float) -> None:
+    """Run the job in ``seconds`` (plus a margin) unless it is due sooner anyway."""
+    job = scheduler.get_job(job_id)
+    at = datetime.now(UTC) + timedelta(seconds=seconds + READY_MARGIN_SECONDS)
+    if job is not None and job.next_run_time is not None and at < job.next_run_time:
+        job.modify(next_run_time=at)
 
 
 def _wake(scheduler: BackgroundScheduler, customer_id: str) -> Callable[[], None]:

@@ -15,8 +15,8 @@ from typing import Self
 
 import structlog
 
-from sftp_watcher.config import CustomerConfig, Settings
-from sftp_watcher.errors import ConfigError
+from sftp_watcher.config import CustomerConfig, Settings, SftpSourceConfig
+from sftp_watcher.errors import ConfigError, StateError
 from sftp_watcher.notify.send import make_sender
 from sftp_watcher.outbox import Outbox
 from sftp_watcher.phonon import make_client
@@ -33,11 +33,31 @@ log = structlog.get_logger("sftp_watcher.service")
 class PassResult:
     sweeps: tuple[SweepResult, ...]
     emails_sent: int
-    emails_pending: int
+    emails_pending: int | None  # None: the state database could not be asked
 
     @property
     def unreachable(self) -> tuple[SweepResult, ...]:
         return tuple(s for s in self.sweeps if s.error is not None)
+
+
+def _has_slot_for_each(customer: CustomerConfig, customers: list[CustomerConfig]) -> bool:
+    """Whether every account on ``customer``'s SFTP server can keep its session open.
+
+    Sessions to one server are capped (``max_sessions_per_host``); an account that kept
+    its session between sweeps would hold a slot for good, so when the server's accounts
+    outnumber its slots each account releases its session after every sweep.
+    """
+    source = customer.source
+    if not isinstance(source, SftpSourceConfig):
+        return True
+    server = (source.host.lower(), source.port)
+    sharing = [
+        c.source
+        for c in customers
+        if isinstance(c.source, SftpSourceConfig)
+        and (c.source.host.lower(), c.source.port) == server
+    ]
+    return len(sharing) <= min(s.max_sessions_per_host for s in sharing)
 
 
 @dataclass
@@ -76,6 +96,7 @@ class Service:
             locks=self.locks,
             stop=self.stop,
             clock=self.clock,
+            keep_connection=_has_slot_for_each(customer, self.settings.customers),
         )
         self._stack.callback(account.close)
         return account
@@ -94,7 +115,13 @@ class Service:
         with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="sweep") as pool:
             sweeps = tuple(pool.map(lambda a: a.sweep(force=True), accounts))
         sent, _failed = self.outbox.flush()
-        return PassResult(sweeps, sent, self.store.pending_email_count())
+        return PassResult(sweeps, sent, self._pending_emails())
+
+    def _pending_emails(self) -> int | None:
+        try:
+            return self.store.pending_email_count()
+        except StateError:
+            return None  # the database is out of reach; the sweeps and the outbox said so
 
     def close(self) -> None:
         self._stack.close()
