@@ -268,7 +268,7 @@ class _Debouncer(threading.Thread):
             try:
                 self._on_ready()
             except Exception:  # a failing callback must not end the watch
-                log.exception("upload_watch_callback_failed")
+                log.exception("watch.callback_failed")
 
     def _wait_until_due(self) -> bool:
         with self._condition:

@@ -70,20 +70,31 @@ def test_bound_context_appears_on_every_line_until_unbound() -> None:
     assert "customer" not in second
 
 
-def test_library_logs_come_out_as_json_and_paramiko_info_is_quiet() -> None:
+def test_library_logs_come_out_as_json_and_their_info_chatter_is_quiet() -> None:
     buffer = io.StringIO()
     configure_logging(stream=buffer)
 
-    logging.getLogger("paramiko.transport").info("Connected (version 2.0, client OpenSSH)")
-    logging.getLogger("paramiko.transport").warning("Oops, unhandled type %d", 3)
-    logging.getLogger("apscheduler.scheduler").warning("Run time of job was missed")
+    logging.getLogger("httpx").info("HTTP Request: POST https://central.phonon.io")
+    logging.getLogger("httpx").warning("connection pool is full")
+    logging.getLogger("apscheduler.executors.default").error("Job raised an exception")
 
     lines = json_lines(buffer)
     assert [(line["logger"], line["event"], line["level"]) for line in lines] == [
-        ("paramiko.transport", "Oops, unhandled type 3", "warning"),
-        ("apscheduler.scheduler", "Run time of job was missed", "warning"),
+        ("httpx", "connection pool is full", "warning"),
+        ("apscheduler.executors.default", "Job raised an exception", "error"),
     ]
     assert all("ts" in line for line in lines)
+
+
+def test_library_complaints_we_report_ourselves_are_silenced() -> None:
+    """paramiko's "Socket exception" and APScheduler's "skipped" come as our own events."""
+    buffer = io.StringIO()
+    configure_logging(stream=buffer)
+
+    logging.getLogger("paramiko.transport").error("Socket exception: Connection reset")
+    logging.getLogger("apscheduler.scheduler").warning("maximum number of running instances")
+
+    assert json_lines(buffer) == []
 
 
 def test_level_filters_debug_by_default() -> None:
@@ -166,7 +177,9 @@ def test_secret_in_a_library_exception_log_is_scrubbed() -> None:
     try:
         raise OSError(f"auth failed for {PASSWORD}")
     except OSError:
-        logging.getLogger("paramiko.transport").exception("Exception (client): %s", PASSWORD)
+        logging.getLogger("apscheduler.executors.default").exception(
+            "Exception (client): %s", PASSWORD
+        )
 
     assert PASSWORD not in buffer.getvalue()
     [line] = json_lines(buffer)
