@@ -30,6 +30,9 @@ from sftp_watcher.state.store import Store
 log = structlog.get_logger("sftp_watcher.poller")
 
 MAX_BACKOFF_SECONDS = 900.0
+# How often (at most 10 polls apart) a sweep asks the database for uploads another, dead
+# replica left unfinished where Upload/ does not show them.
+RESUME_CHECK_SECONDS = 60.0
 T = TypeVar("T")
 
 
@@ -91,6 +94,7 @@ class Account:
         self._failures = 0
         self._retry_at = 0.0  # monotonic time before which sweeps are skipped
         self._skew: float | None = None  # read once from the server profile
+        self._resume_checked_at: float | None = None  # monotonic; None: ask at next sweep
 
     def sweep(self, *, force: bool = False) -> SweepResult:
         """Process everything ready now. ``force`` ignores the failure backoff (poll-once)."""
@@ -154,13 +158,16 @@ class Account:
     def _sweep_locked(self) -> SweepResult:
         self.source.open()
         processed = 0
-        for upload in self.store.unfinished(self.customer.id):
-            if self.stop.is_set():
-                break
-            self._log.info("upload.resumed", upload_id=upload.id, state=upload.state)
-            self._run_one(self.pipeline.run, upload)
-            processed += 1
         entries = self.source.list(Folder.UPLOAD)
+        if self._may_have_unfinished(entries):
+            self._resume_checked_at = time.monotonic()
+            for upload in self.store.unfinished(self.customer.id):
+                if self.stop.is_set():
+                    break
+                self._log.info("upload.resumed", upload_id=upload.id, state=upload.state)
+                if not self._run_one(self.pipeline.run, upload):
+                    self._resume_checked_at = None
+                processed += 1
         self._adopt_orphan_claims(entries)
         now = self.clock()
         min_age = self.settings.min_file_age_seconds
@@ -191,6 +198,20 @@ class Account:
             waiting=len(left),
             ready_in=max(min_age - max(ages), 0.0) if ages else None,
         )
+
+    def _may_have_unfinished(self, entries: list[Entry]) -> bool:
+        """Whether to ask the database for uploads to resume (nearly always: no).
+
+        Every unfinished upload shows in Upload/ as a claim name, except in the instant
+        around the claim and after the archive move; this process knows its own (it asks
+        after any failure), so only another replica's leftovers need the periodic check.
+        """
+        if self._resume_checked_at is None:
+            return True
+        if any(parse_claim_name(e.name) is not None for e in entries):
+            return True
+        period = min(RESUME_CHECK_SECONDS, 10 * self.settings.poll_interval_seconds)
+        return time.monotonic() - self._resume_checked_at >= period
 
     def _clock_skew(self) -> float:
         """The server's clock offset recorded by setup-test's server profile, if any."""
@@ -234,6 +255,7 @@ class Account:
 
     def _failed(self, exc: Exception) -> None:
         self._failures += 1
+        self._resume_checked_at = None  # an upload may have stopped half-way
         delay = min(
             self.settings.poll_interval_seconds * 2 ** (self._failures - 1), MAX_BACKOFF_SECONDS
         )
