@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,7 +9,7 @@ import structlog
 
 from sftp_watcher.crashpoints import crashpoint
 from sftp_watcher.errors import MailError, StateError
-from sftp_watcher.notify.send import MailSender
+from sftp_watcher.notify.send import MailSender, MailSession
 from sftp_watcher.observability import metrics
 from sftp_watcher.pipeline import Clock, utc_now
 from sftp_watcher.state.store import Store
@@ -34,14 +32,16 @@ class Outbox:
 
         Stops at the first failure: the mail server is down for the rest as well. A state
         database that is out of reach ends the flush too; the emails wait in the outbox.
+        Every email of a flush goes over one mail-server connection.
         """
         sent = failed = 0
         try:
-            while (outcome := self._send_next()) is not None:
-                if not outcome:
-                    failed += 1
-                    break
-                sent += 1
+            with self.sender.session() as mail:
+                while (outcome := self._send_next(mail)) is not None:
+                    if not outcome:
+                        failed += 1
+                        break
+                    sent += 1
             metrics.set_email_queue_depth(self.store.pending_email_count())
         except StateError as exc:
             # Logged once per outage: the job runs every few seconds while it lasts.
@@ -54,7 +54,7 @@ class Outbox:
         self._state_down = False
         return sent, failed
 
-    def _send_next(self) -> bool | None:
+    def _send_next(self, mail: MailSession) -> bool | None:
         """Send the oldest due email: True sent, False failed, None nothing due.
 
         The email stays locked in the state database while it is sent, so that another
@@ -64,9 +64,8 @@ class Outbox:
         with self.store.claim_due_email(now) as queued:
             if queued is None:
                 return None
-            message = email.message_from_bytes(queued.raw, policy=email.policy.default)
             try:
-                self.sender.send(message)
+                mail.send_raw(queued.raw)
             except MailError as exc:
                 delay = min(30 * 2**queued.attempts, MAX_RETRY_SECONDS)
                 self.store.record_attempt(

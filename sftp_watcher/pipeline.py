@@ -3,7 +3,9 @@
 Each step starts from the state recorded in the database and records the next state
 (and every name or byte it decided on) before or right after its side effect, so a
 process killed at any moment resumes exactly where it stopped: the same claim name,
-the same Phonon request bytes, the same archive name, one email.
+the same Phonon request bytes, the same archive name, one email. Straight through,
+a step hands the next what it knows and the next records both outcomes in one
+transaction (claimed with judged, archived with done and the email queued).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from typing import Any
 
 import structlog
 from pydantic import SecretStr
+from sqlalchemy import inspect
 
 from sftp_watcher.calllist import Outcome, Report, Rules, errors_csv, judge, rejected_report
-from sftp_watcher.config import CustomerConfig, Settings
+from sftp_watcher.config import CustomerConfig, FlowConfig, Settings
 from sftp_watcher.crashpoints import crashpoint
 from sftp_watcher.errors import (
     FileRejected,
@@ -37,7 +40,7 @@ from sftp_watcher.phonon.requests import Batch as RequestBatch
 from sftp_watcher.sources.base import Entry, Folder, Source
 from sftp_watcher.sources.names import claim_name, free_name
 from sftp_watcher.state.models import Batch, BatchStatus, Upload, UploadState
-from sftp_watcher.state.store import Store
+from sftp_watcher.state.store import BatchMark, QueuedEmail, Store
 
 log = structlog.get_logger("sftp_watcher.pipeline")
 
@@ -98,7 +101,7 @@ class Pipeline:
 
     def run(self, upload: Upload) -> Upload:
         """Drive the upload forward until it is done (or abandoned). Resumable at any step."""
-        steps = {
+        steps: dict[UploadState, Callable[[Upload], Upload]] = {
             UploadState.CLAIMING: self._claim,
             UploadState.CLAIMED: self._judge,
             UploadState.JUDGED: self._trigger,
@@ -128,9 +131,11 @@ class Pipeline:
                     upload.id, UploadState.ABANDONED, now=self.clock(), reason="file vanished"
                 )
         log.info("file.claimed", claim=upload.claim_name)
-        return self.store.advance(upload.id, UploadState.CLAIMED, now=self.clock())
+        # Recorded together with the judgement: a crash before it finds the claim name
+        # in Upload/ and comes back here, which is all CLAIMED would have said.
+        return self._judge(upload, claimed=True)
 
-    def _judge(self, upload: Upload) -> Upload:
+    def _judge(self, upload: Upload, *, claimed: bool = False) -> Upload:
         log = self._log.bind(upload_id=upload.id, file=upload.original_name)
         now = self.clock()
         sha256: str | None = None
@@ -175,6 +180,7 @@ class Pipeline:
             upload.id,
             UploadState.JUDGED,
             now=now,
+            via=((UploadState.CLAIMED, None),) if claimed else (),
             batches=bodies,
             judged_at=now,
             content_sha256=sha256,
@@ -189,7 +195,19 @@ class Pipeline:
             detail={"outcome": report.outcome.value, "batches": len(bodies)},
         )
         crashpoint("judge.after_record")
-        return judged
+        # The batches as just recorded: nobody has sent them, no need to read them back.
+        recorded = [
+            Batch(
+                upload_id=upload.id,
+                index=i,
+                body=body,
+                calls=calls,
+                status=BatchStatus.PENDING.value,
+                attempts=0,
+            )
+            for i, (body, calls) in enumerate(bodies)
+        ]
+        return self._trigger(judged, recorded)
 
     def _duplicate_of(
         self, upload: Upload, report: Report, sha256: str | None, now: datetime
@@ -215,48 +233,70 @@ class Pipeline:
             "Upload it again after the duplicate window if the repeat is intended."
         )
 
-    def _trigger(self, upload: Upload) -> Upload:
+    def _trigger(self, upload: Upload, batches: list[Batch] | None = None) -> Upload:
         flow = self.customer.flow(upload.flow_id) if upload.flow_id else None
-        batches = self.store.batches(upload.id)
+        if batches is None:
+            batches = self.store.batches(upload.id)
+        # The archive names are chosen first, so that the last batch's answer is
+        # recorded (with the outcome and the names) right after it comes in.
+        names = self._archive_names(upload, upload.destination)
+        answers: dict[int, BatchMark] = {}
+        last: BatchMark | None = None  # recorded with the step's outcome, below
         if flow is not None:
             deadline = self._monotonic_deadline()
-            for batch in batches:
-                if batch.status in (BatchStatus.PENDING.value, BatchStatus.SENDING.value):
-                    self._send(upload, flow.security_id, batch, deadline)
-            batches = self.store.batches(upload.id)
-        sent = [b for b in batches if b.status == BatchStatus.SENT.value]
-        failed = [b for b in batches if b.status == BatchStatus.FAILED.value]
+            for batch in (b for b in batches if b.status in _UNSENT):
+                if last is not None:  # the previous answer, before the next batch goes out
+                    self.store.mark_batch(
+                        upload.id, last.index, last.status, now=self.clock(), **last.fields
+                    )
+                last = answers[batch.index] = self._send(upload, flow, batch, deadline)
+        final = [_answered(b, answers.get(b.index)) for b in batches]
+        sent = [b for b in final if b.status == BatchStatus.SENT.value]
+        failed = [b for b in final if b.status == BatchStatus.FAILED.value]
         phonon_errors = [
             f"batch {b.index + 1}: {b.code} {b.message}"
-            for b in batches
+            for b in final
             if b.status == BatchStatus.FAILED.value or b.code == 209
         ]
         fields: dict[str, Any] = {"rows_triggered": sum(b.calls for b in sent)}
-        if batches and not sent:
+        if final and not sent:
             fields["destination"] = "failure"
             fields["reason"] = f"Phonon refused the list: {phonon_errors[0]}"
+            names = self._archive_names(upload, "failure")
         report = dict(upload.report or {})
         report["request_ids"] = [b.request_id for b in sent if b.request_id]
         report["phonon_errors"] = phonon_errors
         fields["report"] = report
-        return self.store.advance(
+        triggered = self.store.advance(
             upload.id,
             UploadState.TRIGGERED,
             now=self.clock(),
             detail={"sent": len(sent), "failed": len(failed)},
-            **fields,
+            mark=last,
+            **fields | names,
         )
+        return self._archive(triggered, names_fresh=True)
+
+    def _archive_names(self, upload: Upload, destination: str | None) -> dict[str, Any]:
+        """Free names for the file (and its errors file) in its folder, recorded before the move."""
+        folder = _folder(destination)
+        archived_as = free_name(self.source, folder, upload.original_name, self.clock())
+        names: dict[str, Any] = {"archived_as": archived_as}
+        if upload.errors_csv is not None:
+            desired = f"{archived_as}.errors.csv"
+            names["errors_file"] = free_name(self.source, folder, desired, self.clock())
+        return names
 
     def _monotonic_deadline(self) -> float:
         return time.monotonic() + self.settings.phonon.retry_budget_seconds
 
-    def _send(self, upload: Upload, secret: SecretStr, batch: Batch, deadline: float) -> None:
+    def _send(self, upload: Upload, flow: FlowConfig, batch: Batch, deadline: float) -> BatchMark:
+        """Send one batch; its answer is returned for the caller to record."""
         log = self._log.bind(upload_id=upload.id, flow_id=upload.flow_id, batch=batch.index)
         resumed = batch.status == BatchStatus.SENDING.value
         self.store.mark_batch(upload.id, batch.index, BatchStatus.SENDING, now=self.clock())
-        body = batch.body.replace(
-            SECRET_PLACEHOLDER.encode(), secret.get_secret_value().encode(), 1
-        )
+        secret = flow.security_id.get_secret_value().encode()
+        body = batch.body.replace(SECRET_PLACEHOLDER.encode(), secret, 1)
         calls = json.loads(body)["calls"]
         request = RequestBatch(
             index=batch.index,
@@ -264,9 +304,6 @@ class Pipeline:
             client_ids=tuple(c["client-identifier"] for c in calls),
             lines=(),
         )
-        flow = self.customer.flow(upload.flow_id or "")
-        if flow is None:  # configuration changed under a running upload
-            return
         crashpoint("phonon.before_send")
         try:
             result = self.trigger.send(flow, request, deadline=deadline, resumed=resumed)
@@ -274,15 +311,9 @@ class Pipeline:
         except (PhononRejected, PhononTemporaryError) as exc:
             log.error("phonon.batch_rejected", code=exc.code, error=str(exc))
             metrics.record_phonon_error(upload.flow_id or "", exc.code or "none")
-            self.store.mark_batch(
-                upload.id,
-                batch.index,
-                BatchStatus.FAILED,
-                now=self.clock(),
-                code=exc.code,
-                message=str(exc),
+            return BatchMark(
+                batch.index, BatchStatus.FAILED, {"code": exc.code, "message": str(exc)}
             )
-            return
         metrics.record_phonon_batch(upload.flow_id or "", result.code)
         extra: dict[str, Any] = {"message": result.message}
         if result.partial:
@@ -291,19 +322,25 @@ class Pipeline:
             extra["message"] = (
                 f"{result.message}: {len(result.call_details)} of {batch.calls} calls accepted"
             )
-        self.store.mark_batch(
-            upload.id,
-            batch.index,
-            BatchStatus.SENT,
-            now=self.clock(),
-            code=result.code,
-            request_id=result.request_id,
-            **extra,
-        )
+        fields = {"code": result.code, "request_id": result.request_id, **extra}
+        return BatchMark(batch.index, BatchStatus.SENT, fields)
 
-    def _archive(self, upload: Upload) -> Upload:
+    def _archive(self, upload: Upload, *, names_fresh: bool = False) -> Upload:
+        """Move the claim to its folder. ``names_fresh``: the names were chosen a moment
+        ago and nothing was moved since, so the checks a resume needs are skipped; the
+        rename itself still says when the claim is gone.
+        """
         log = self._log.bind(upload_id=upload.id, file=upload.original_name)
-        folder = Folder.SUCCESS if upload.destination == "success" else Folder.FAILURE
+        folder = _folder(upload.destination)
+        if names_fresh and upload.archived_as is not None:
+            try:
+                self._move(upload, folder, upload.archived_as)
+            except RemoteFileNotFound:
+                names_fresh = False  # the claim is gone: find out how, as a resume does
+            else:
+                errors_file = self._write_errors_file(upload, folder, fresh=True)
+                crashpoint("archive.after_errors_file")
+                return self._notify(upload, archived=(folder, upload.archived_as, errors_file))
         archived_as = upload.archived_as
         claim_present = self.source.exists(Folder.UPLOAD, upload.claim_name)
         if claim_present and (archived_as is None or self.source.exists(folder, archived_as)):
@@ -311,50 +348,68 @@ class Pipeline:
             # and record it before moving, so a resume moves to the same place.
             archived_as = free_name(self.source, folder, upload.original_name, self.clock())
             self.store.update(upload.id, now=self.clock(), archived_as=archived_as)
+            upload = _changed(upload, archived_as=archived_as, errors_file=None)
         if archived_as is None:
             raise RemoteFileNotFound(
                 f"claimed file {upload.claim_name} is missing", customer=self.customer.id
             )
         if claim_present:
-            crashpoint("archive.before_rename")
-            self.source.rename(Folder.UPLOAD, upload.claim_name, folder, archived_as)
-            crashpoint("archive.after_rename")
-            log.info("file.archived", folder=folder.value, archived_as=archived_as)
+            self._move(upload, folder, archived_as)
         elif not self.source.exists(folder, archived_as):
             # Neither claimed nor archived: someone removed it by hand. Say so, and
             # still tell the customer what happened to their list.
             log.error("file.lost", folder=folder.value, archived_as=archived_as)
-        errors_file = self._write_errors_file(upload, folder, archived_as)
+        errors_file = self._write_errors_file(upload, folder)
         crashpoint("archive.after_errors_file")
-        return self.store.advance(
-            upload.id,
-            UploadState.ARCHIVED,
-            now=self.clock(),
+        return self._notify(upload, archived=(folder, archived_as, errors_file))
+
+    def _move(self, upload: Upload, folder: Folder, archived_as: str) -> None:
+        crashpoint("archive.before_rename")
+        self.source.rename(Folder.UPLOAD, upload.claim_name, folder, archived_as)
+        crashpoint("archive.after_rename")
+        self._log.info(
+            "file.archived",
+            upload_id=upload.id,
+            file=upload.original_name,
+            folder=folder.value,
             archived_as=archived_as,
-            errors_file=errors_file,
-            detail={"folder": folder.value, "archived_as": archived_as},
         )
 
-    def _write_errors_file(self, upload: Upload, folder: Folder, archived_as: str) -> str | None:
+    def _write_errors_file(
+        self, upload: Upload, folder: Folder, *, fresh: bool = False
+    ) -> str | None:
         if upload.errors_csv is None:
             return None
         name = upload.errors_file
-        if name is not None and self.source.exists(folder, name):
+        if name is not None and not fresh and self.source.exists(folder, name):
             return name  # written before a crash
         if name is None:
-            name = free_name(self.source, folder, f"{archived_as}.errors.csv", self.clock())
+            desired = f"{upload.archived_as}.errors.csv"
+            name = free_name(self.source, folder, desired, self.clock())
             self.store.update(upload.id, now=self.clock(), errors_file=name)
         # Written under a private name first, so a crash mid-write never leaves a
         # truncated errors file under the name the customer reads.
         temp = f".sftp-watcher-tmp.{upload.id}.errors.csv"
-        if self.source.exists(folder, temp):
+        if not fresh and self.source.exists(folder, temp):
             self.source.remove(folder, temp)
         self.source.write(folder, temp, upload.errors_csv)
         self.source.rename(folder, temp, folder, name)
         self._log.info("errors_file.written", upload_id=upload.id, errors_file=name)
         return name
 
-    def _notify(self, upload: Upload) -> Upload:
+    def _notify(
+        self, upload: Upload, archived: tuple[Folder, str, str | None] | None = None
+    ) -> Upload:
+        """Queue the email and finish, in one transaction (with ARCHIVED, when ``archived``
+        says where the file went), so the upload is never done without its email.
+        """
+        via: tuple[tuple[UploadState, dict[str, Any] | None], ...] = ()
+        fields: dict[str, Any] = {}
+        if archived is not None:
+            folder, archived_as, errors_file = archived
+            fields = {"archived_as": archived_as, "errors_file": errors_file}
+            upload = _changed(upload, **fields)
+            via = ((UploadState.ARCHIVED, {"folder": folder.value, "archived_as": archived_as}),)
         flow = self.customer.flow(upload.flow_id) if upload.flow_id else None
         notice = notice_for(
             upload,
@@ -363,19 +418,41 @@ class Pipeline:
             flow_type=flow.type if flow else None,
             now=self.clock(),
         )
-        message = render(notice, sender=self.settings.email.from_)
+        email = None
         if self.customer.emails:
-            self.store.enqueue_email(
-                upload_id=upload.id,
-                message_id=str(message["Message-ID"]),
-                recipients=list(self.customer.emails),
-                raw=bytes(message),
-                now=self.clock(),
+            message = render(notice, sender=self.settings.email.from_)
+            email = QueuedEmail(
+                str(message["Message-ID"]), tuple(self.customer.emails), bytes(message)
             )
+        done = self.store.advance(
+            upload.id, UploadState.DONE, now=self.clock(), via=via, email=email, **fields
+        )
+        if email is not None:
             self._log.info("email.queued", upload_id=upload.id)
             crashpoint("notify.after_queue")
-        metrics.record_file(self.customer.id, _outcome_label(upload))
-        return self.store.advance(upload.id, UploadState.DONE, now=self.clock())
+        metrics.record_file(self.customer.id, _outcome_label(done))
+        return done
+
+
+_UNSENT = (BatchStatus.PENDING.value, BatchStatus.SENDING.value)
+
+
+def _folder(destination: str | None) -> Folder:
+    return Folder.SUCCESS if destination == "success" else Folder.FAILURE
+
+
+def _answered(batch: Batch, answer: BatchMark | None) -> Batch:
+    """The batch as it stands once ``answer`` (if any) is recorded."""
+    if answer is None:
+        return batch
+    values = {c.key: getattr(batch, c.key) for c in inspect(Batch).column_attrs}
+    return Batch(**(values | {"status": answer.status.value} | answer.fields))
+
+
+def _changed(upload: Upload, **changes: Any) -> Upload:
+    """A copy of an upload snapshot with ``changes``, for what is recorded a step later."""
+    values = {c.key: getattr(upload, c.key) for c in inspect(Upload).column_attrs}
+    return Upload(**(values | changes))
 
 
 def _with_file_error(report: Report, reason: str) -> Report:

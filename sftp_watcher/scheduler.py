@@ -90,7 +90,10 @@ def run_service(service: Service, *, health: bool = True) -> None:
                 watcher = watch_upload(source, _wake(scheduler, account.customer.id))
                 stack.callback(watcher.stop)
         log.info("service.started", customers=len(service.accounts))
-        service.stop.wait()
+        # Wake up now and then: a signal is handled on the main thread only between
+        # bytecodes, and an untimed wait may never give it that chance.
+        while not service.stop.wait(0.5):
+            pass
         log.info("service.stopping")
     log.info("service.stopped")
 

@@ -1,20 +1,25 @@
 """How the account holder's email goes out: SMTP, or ``.eml`` files in a folder.
 
-Each sender does one attempt; the durable outbox in the state database retries.
+Each send is one attempt; the durable outbox in the state database retries. A
+``session()`` lets the outbox hand over every due email on one SMTP connection.
 smtplib, socket and ssl errors are translated here into ``MailError`` whose text
 says which step failed (connect, TLS, authentication, sender, recipients).
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
 import smtplib
 import ssl
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from email.message import EmailMessage
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Protocol
 
@@ -25,14 +30,26 @@ from sftp_watcher.errors import MailError
 
 log = structlog.get_logger(__name__)
 
+# The kept connection died between two messages (the server's idle timeout or its
+# messages-per-connection limit): nothing of the next message was taken yet.
+_STALE_LINK = (smtplib.SMTPServerDisconnected, ConnectionError)
 
-class MailSender(Protocol):
+
+class MailSession(Protocol):
     def send(self, message: EmailMessage) -> None:
         """Hand the message over once; ``MailError`` on any failure."""
 
+    def send_raw(self, raw: bytes) -> None:
+        """Hand over a message rendered to bytes before (the outbox keeps them), unchanged."""
+
+
+class MailSender(MailSession, Protocol):
+    def session(self) -> AbstractContextManager[MailSession]:
+        """Several sends in one block; an SMTP sender keeps one connection for them."""
+
 
 class SmtpSender:
-    """One SMTP connection per message; ``security`` is ``starttls``, ``ssl`` or ``none``."""
+    """SMTP, ``security`` ``starttls``, ``ssl`` or ``none``; a connection per send or session."""
 
     def __init__(self, config: SmtpConfig) -> None:
         self._config = config
@@ -46,23 +63,34 @@ class SmtpSender:
         )
 
     def send(self, message: EmailMessage) -> None:
-        with self._session() as smtp:
+        with self.session() as session:
+            session.send(message)
+
+    def send_raw(self, raw: bytes) -> None:
+        with self.session() as session:
+            session.send_raw(raw)
+
+    @contextmanager
+    def session(self) -> Iterator[MailSession]:
+        """One connection, opened at the first send and closed when the block ends."""
+        session = _SmtpSession(self)
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def open(self) -> smtplib.SMTP:
+        """A connection ready to send: connected, TLS started, logged in."""
+        smtp = self._connect()
+        try:
             if self._config.security == "starttls":
                 self._start_tls(smtp)
             if self._config.username is not None:
                 self._login(smtp)
-            self._deliver(smtp, message)
-
-    @contextmanager
-    def _session(self) -> Iterator[smtplib.SMTP]:
-        smtp = self._connect()
-        try:
-            yield smtp
-        finally:
-            # The message's fate is decided by now; a failed goodbye changes nothing.
-            with suppress(OSError, smtplib.SMTPException):
-                smtp.quit()
-            smtp.close()
+        except BaseException:
+            _hang_up(smtp)
+            raise
+        return smtp
 
     def _connect(self) -> smtplib.SMTP:
         c = self._config
@@ -111,9 +139,10 @@ class SmtpSender:
             detail = _scrub(_describe(exc), secret)
             raise MailError(f"authentication failed at {self._target}: {detail}") from exc
 
-    def _deliver(self, smtp: smtplib.SMTP, message: EmailMessage) -> None:
+    def deliver(self, smtp: smtplib.SMTP, hand_over: _HandOver, message_id: object) -> None:
+        """Run one message's MAIL, RCPT and DATA on an open connection."""
         try:
-            refused = smtp.send_message(message)
+            refused = hand_over(smtp)
         except smtplib.SMTPSenderRefused as exc:
             raise MailError(
                 f"sender refused by {self._target}: {exc.sender} "
@@ -132,10 +161,79 @@ class SmtpSender:
         if refused:
             # Some recipients have it; raising would make the retry send it to them again.
             log.warning(
-                "email_recipients_refused",
-                message_id=message["Message-ID"],
-                refused=_refusals(refused),
+                "email_recipients_refused", message_id=message_id, refused=_refusals(refused)
             )
+
+
+_HandOver = Callable[[smtplib.SMTP], dict[str, tuple[int, bytes]]]
+
+
+class _SmtpSession:
+    """Messages of one ``SmtpSender.session()``, one after another on one connection."""
+
+    def __init__(self, sender: SmtpSender) -> None:
+        self._sender = sender
+        self._smtp: smtplib.SMTP | None = None
+
+    def send(self, message: EmailMessage) -> None:
+        self._send(lambda smtp: smtp.send_message(message), message["Message-ID"])
+
+    def send_raw(self, raw: bytes) -> None:
+        headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        if not _plain_envelope(raw, headers):
+            # Blind copies to strip, or addresses that need SMTPUTF8: smtplib knows how.
+            message = email.message_from_bytes(raw, policy=email.policy.default)
+            self._send(lambda smtp: smtp.send_message(message), headers["Message-ID"])
+            return
+        # The outbox keeps the bytes render() made; sending them as they are spares
+        # parsing and re-generating the whole message (what send_message would do).
+        sender = getaddresses(headers.get_all("Sender", []) or headers.get_all("From", []))
+        recipients = getaddresses([*headers.get_all("To", []), *headers.get_all("Cc", [])])
+        from_addr = sender[0][1] if sender else ""
+        to_addrs = [address for _, address in recipients]
+        data = _CRLF.sub(b"\r\n", raw)
+        self._send(lambda smtp: smtp.sendmail(from_addr, to_addrs, data), headers["Message-ID"])
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            _hang_up(smtp)
+
+    def _send(self, hand_over: _HandOver, message_id: object) -> None:
+        reused = self._smtp is not None
+        if self._smtp is None:
+            self._smtp = self._sender.open()
+        try:
+            self._sender.deliver(self._smtp, hand_over, message_id)
+            return
+        except MailError as exc:
+            self.close()
+            if not (reused and isinstance(exc.__cause__, _STALE_LINK)):
+                raise
+        self._smtp = self._sender.open()
+        try:
+            self._sender.deliver(self._smtp, hand_over, message_id)
+        except MailError:
+            self.close()
+            raise
+
+
+def _hang_up(smtp: smtplib.SMTP) -> None:
+    """QUIT and close. The messages' fate is decided by now: a failed goodbye changes nothing."""
+    with suppress(OSError, smtplib.SMTPException):
+        smtp.quit()
+    smtp.close()
+
+
+_CRLF = re.compile(rb"\r\n|\n|\r(?!\n)")  # every line ending, as SMTP wants them: CRLF
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")  # ends the headers
+
+
+def _plain_envelope(raw: bytes, headers: Message) -> bool:
+    """No Bcc to strip and ASCII-only headers: the bytes can go out unchanged."""
+    if any(name in headers for name in ("Bcc", "Resent-Bcc", "Resent-Date")):
+        return False
+    return _BLANK_LINE.split(raw, maxsplit=1)[0].isascii()
 
 
 class FileSender:
@@ -147,16 +245,25 @@ class FileSender:
     def __repr__(self) -> str:
         return f"FileSender(directory={str(self._directory)!r})"
 
-    def path_for(self, message: EmailMessage) -> Path:
+    def path_for(self, message: Message) -> Path:
         message_id = message["Message-ID"]
         if not message_id or not str(message_id).strip("<> "):
             raise MailError("the message has no Message-ID to name its .eml file by")
         stem = re.sub(r"[^A-Za-z0-9._@+=-]", "_", str(message_id).strip().strip("<>"))
         return self._directory / f"{stem[:200]}.eml"
 
+    @contextmanager
+    def session(self) -> Iterator[MailSession]:
+        yield self
+
     def send(self, message: EmailMessage) -> None:
-        target = self.path_for(message)
-        data = message.as_bytes()
+        self._write(self.path_for(message), message.as_bytes())
+
+    def send_raw(self, raw: bytes) -> None:
+        headers = BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
+        self._write(self.path_for(headers), raw)
+
+    def _write(self, target: Path, data: bytes) -> None:
         try:
             self._directory.mkdir(parents=True, exist_ok=True)
             # Temp file + rename: a reader (or a crash) never sees half a message.

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import Connection, RowMapping, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sftp_watcher.errors import StateError
+from sftp_watcher.state.engine import make_engine
 from sftp_watcher.state.models import (
     FINAL_STATES,
+    Base,
     Batch,
     BatchStatus,
     EmailStatus,
@@ -36,48 +38,22 @@ from sftp_watcher.state.models import (
 _MIGRATIONS = "sftp_watcher.state:migrations"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``, with SQLite tuned for several threads and a crash-safe journal."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        pool: dict[str, Any] = {}
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            # Room for every sweep worker, the outbox and health checks at once: beyond
-            # SQLAlchemy's default 5, each checkout opened a new connection (and its PRAGMAs).
-            pool = {"pool_size": 20, "max_overflow": 20}
-        engine = create_engine(
-            parsed,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            # No pre-ping: a file never drops a connection, and the extra query on every
-            # checkout made each sweep's lookups cost several GIL hand-offs more.
-            **pool,
-        )
+@dataclass(frozen=True, slots=True)
+class BatchMark:
+    """A batch's new status and the fields that go with it (code, message, request id...)."""
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: a commit no longer waits for an fsync (one per step of
-            # every upload was most of a small file's cost), yet survives a killed process,
-            # the crash SPEC 9 promises to survive. An OS crash or power loss may drop the
-            # last commits; the steps then run again, and repeating them is harmless (same
-            # claim and archive names, byte-identical Phonon requests answered 201).
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(
-        parsed, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=_pg_args(parsed)
-    )
+    index: int
+    status: BatchStatus
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
-def _pg_args(url: Any) -> dict[str, Any]:
-    # Every network call has a timeout, the database's included.
-    return {"connect_timeout": 10} if url.get_backend_name() == "postgresql" else {}
+@dataclass(frozen=True, slots=True)
+class QueuedEmail:
+    """The upload's email, as the outbox will hand it to the mail server."""
+
+    message_id: str
+    recipients: tuple[str, ...]
+    raw: bytes
 
 
 class Store:
@@ -107,6 +83,11 @@ class Store:
                 if connection.dialect.name == "postgresql":
                     # Replicas starting together: one migrates, the others wait for it.
                     connection.execute(text("SELECT pg_advisory_xact_lock(726354)"))
+                else:
+                    # pysqlite runs DDL outside any transaction, so a kill between two
+                    # CREATE TABLEs left a schema no later start could migrate. SQLite's
+                    # DDL is transactional once a transaction is open.
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except SQLAlchemyError as exc:
@@ -131,6 +112,15 @@ class Store:
         except SQLAlchemyError as exc:
             raise StateError(f"state database error: {exc.__class__.__name__}: {exc}") from exc
 
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A Core transaction: every upload's steps take it, so no ORM unit of work."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise StateError(f"state database error: {exc.__class__.__name__}: {exc}") from exc
+
     # -- uploads -------------------------------------------------------------------------
 
     def create_upload(
@@ -144,25 +134,25 @@ class Store:
         uploaded_at: datetime | None,
         now: datetime,
     ) -> Upload:
-        upload = Upload(
-            id=upload_id,
-            customer_id=customer_id,
-            original_name=original_name,
-            claim_name=claim_name,
-            state=UploadState.CLAIMING.value,
-            size=size,
-            uploaded_at=uploaded_at,
-            created_at=now,
-            updated_at=now,
-            rows_total=0,
-            rows_valid=0,
-            rows_rejected=0,
-            rows_triggered=0,
-        )
-        with self.session() as session:
-            session.add(upload)
-            session.add(Step(upload_id=upload_id, state=upload.state, at=now, detail=None))
-        return upload
+        values: dict[str, Any] = {c.name: None for c in _UPLOADS.columns} | {
+            "id": upload_id,
+            "customer_id": customer_id,
+            "original_name": original_name,
+            "claim_name": claim_name,
+            "state": UploadState.CLAIMING.value,
+            "size": size,
+            "uploaded_at": uploaded_at,
+            "created_at": now,
+            "updated_at": now,
+            "rows_total": 0,
+            "rows_valid": 0,
+            "rows_rejected": 0,
+            "rows_triggered": 0,
+        }
+        with self._transaction() as connection:
+            connection.execute(insert(_UPLOADS), values)
+            connection.execute(insert(_STEPS), _step(upload_id, UploadState.CLAIMING, now, None))
+        return Upload(**values)
 
     def advance(
         self,
@@ -172,34 +162,58 @@ class Store:
         now: datetime,
         detail: dict[str, Any] | None = None,
         batches: Sequence[tuple[bytes, int]] = (),
+        via: Sequence[tuple[UploadState, dict[str, Any] | None]] = (),
+        mark: BatchMark | None = None,
+        email: QueuedEmail | None = None,
         **fields: Any,
     ) -> Upload:
-        """Move an upload to ``target`` with ``fields`` set, in one transaction."""
-        with self.session() as session:
-            upload = session.get(Upload, upload_id, with_for_update=True)
-            if upload is None:
-                raise StateError(f"upload {upload_id} is not in the state database")
-            check_transition(upload_id, UploadState(upload.state), target)
-            upload.state = target.value
-            upload.updated_at = now
-            for name, value in fields.items():
-                setattr(upload, name, value)
+        """Move an upload to ``target`` with ``fields`` set, in one transaction.
+
+        ``via``: states passed through on the way (each checked and kept in the history
+        with its detail), when one transaction records several steps. ``mark``: a batch's
+        answer recorded with it; ``email``: the upload's email queued with it (once).
+        """
+        with self._transaction() as connection:
+            row = self._locked_upload(connection, upload_id)
+            current = UploadState(row["state"])
+            steps = []
+            for state, step_detail in (*via, (target, detail)):
+                check_transition(upload_id, current, state)
+                steps.append(_step(upload_id, state, now, step_detail))
+                current = state
+            values = {"state": target.value, "updated_at": now, **fields}
             if target in FINAL_STATES:
-                upload.finished_at = now
-            for index, (body, calls) in enumerate(batches):
-                session.add(Batch(upload_id=upload_id, index=index, body=body, calls=calls))
-            session.add(Step(upload_id=upload_id, state=target.value, at=now, detail=detail))
-        return upload
+                values["finished_at"] = now
+            connection.execute(update(_UPLOADS).where(_UPLOADS.c.id == upload_id), values)
+            connection.execute(insert(_STEPS), steps)
+            if batches:
+                rows = [
+                    {"upload_id": upload_id, "index": i, "body": body, "calls": calls}
+                    for i, (body, calls) in enumerate(batches)
+                ]
+                connection.execute(insert(_BATCHES), rows)
+            if mark is not None:
+                _mark(connection, upload_id, mark, now)
+            if email is not None:
+                _queue(connection, upload_id, email, now)
+        return Upload(**(dict(row) | values))
 
     def update(self, upload_id: str, *, now: datetime, **fields: Any) -> None:
         """Record a decision inside the current state (e.g. the archive name, before moving)."""
-        with self.session() as session:
-            upload = session.get(Upload, upload_id)
-            if upload is None:
+        with self._transaction() as connection:
+            result = connection.execute(
+                update(_UPLOADS).where(_UPLOADS.c.id == upload_id), {**fields, "updated_at": now}
+            )
+            if result.rowcount == 0:
                 raise StateError(f"upload {upload_id} is not in the state database")
-            for name, value in fields.items():
-                setattr(upload, name, value)
-            upload.updated_at = now
+
+    @staticmethod
+    def _locked_upload(connection: Connection, upload_id: str) -> RowMapping:
+        query = select(_UPLOADS).where(_UPLOADS.c.id == upload_id).with_for_update()
+        row = connection.execute(query).mappings().first()
+        if row is None:
+            raise StateError(f"upload {upload_id} is not in the state database")
+        return row
 
     def get(self, upload_id: str) -> Upload | None:
         with self.session() as session:
@@ -225,20 +239,27 @@ class Store:
         self, *, customer_id: str, flow_id: str, sha256: str, since: datetime, exclude_id: str
     ) -> Upload | None:
         """An earlier upload of the same content for the same flow that called people."""
-        with self.session() as session:
-            return session.scalars(
-                select(Upload)
-                .where(
-                    Upload.customer_id == customer_id,
-                    Upload.flow_id == flow_id,
-                    Upload.content_sha256 == sha256,
-                    Upload.id != exclude_id,
-                    Upload.destination == "success",
-                    Upload.judged_at >= since,
-                )
-                .order_by(Upload.judged_at)
-                .limit(1)
-            ).first()
+        u = _UPLOADS.c
+        earlier = (
+            select(u.id)
+            .where(
+                u.customer_id == customer_id,
+                u.flow_id == flow_id,
+                u.content_sha256 == sha256,
+                u.id != exclude_id,
+                u.destination == "success",
+                u.judged_at >= since,
+            )
+            .order_by(u.judged_at)
+            .limit(1)
+        )
+        # Asked for every file and nearly always empty: a Core lookup, then the ORM row.
+        try:
+            with self.engine.connect() as connection:
+                found = connection.execute(earlier).scalar()
+        except SQLAlchemyError as exc:
+            raise StateError(f"state database error: {exc.__class__.__name__}: {exc}") from exc
+        return None if found is None else self.get(found)
 
     def steps(self, upload_id: str) -> list[Step]:
         with self.session() as session:
@@ -266,17 +287,8 @@ class Store:
     def mark_batch(
         self, upload_id: str, index: int, status: BatchStatus, *, now: datetime, **fields: Any
     ) -> None:
-        with self.session() as session:
-            batch = session.get(Batch, (upload_id, index))
-            if batch is None:
-                raise StateError(f"upload {upload_id} has no batch {index}")
-            batch.status = status.value
-            if status is BatchStatus.SENDING:
-                batch.attempts += 1
-            if status is BatchStatus.SENT:
-                batch.sent_at = now
-            for name, value in fields.items():
-                setattr(batch, name, value)
+        with self._transaction() as connection:
+            _mark(connection, upload_id, BatchMark(index, status, fields), now)
 
     # -- outbox --------------------------------------------------------------------------
 
@@ -294,18 +306,8 @@ class Store:
             with self.session() as session:
                 if session.get(OutboxEmail, upload_id) is not None:
                     return
-                session.add(
-                    OutboxEmail(
-                        upload_id=upload_id,
-                        message_id=message_id,
-                        recipients=list(recipients),
-                        raw=raw,
-                        status=EmailStatus.PENDING.value,
-                        attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                )
+                row = _outbox_row(upload_id, QueuedEmail(message_id, tuple(recipients), raw), now)
+                session.add(OutboxEmail(**row))
         except StateError as exc:
             if not isinstance(exc.__cause__, IntegrityError):
                 raise
@@ -330,27 +332,25 @@ class Store:
         on it with ``record_attempt``. Replicas flush one outbox: on PostgreSQL the row lock
         (FOR UPDATE SKIP LOCKED) keeps the others off it and dies with a dead sender.
         """
-        due = (
-            select(OutboxEmail)
-            .where(
-                OutboxEmail.status == EmailStatus.PENDING.value,
-                OutboxEmail.next_attempt_at <= now,
-            )
-            .order_by(OutboxEmail.next_attempt_at)
-            .limit(1)
-        )
+        pending = (_OUTBOX.c.status == EmailStatus.PENDING.value, _OUTBOX.c.next_attempt_at <= now)
+        oldest = _OUTBOX.c.next_attempt_at
         if self.engine.dialect.name != "postgresql":
             # SQLite serves one process: nobody to lock out. And a read transaction held
             # across the send could not turn into a write if a sweep wrote meanwhile.
-            with self.session() as session:
-                email = session.scalars(due).first()
+            due = select(_OUTBOX).where(*pending).order_by(oldest).limit(1)
+            with self._transaction() as connection:
+                row = connection.execute(due).mappings().first()
+            email = None if row is None else OutboxEmail(**row)
             yield email
             if email is not None:
-                with self.session() as session:
-                    session.merge(email)
+                attempt = {name: getattr(email, name) for name in _ATTEMPT_FIELDS}
+                with self._transaction() as connection:
+                    this = _OUTBOX.c.upload_id == email.upload_id
+                    connection.execute(update(_OUTBOX).where(this), attempt)
             return
+        locked = select(OutboxEmail).where(*pending).order_by(oldest).limit(1)
         with self.session() as session:
-            yield session.scalars(due.with_for_update(skip_locked=True)).first()
+            yield session.scalars(locked.with_for_update(skip_locked=True)).first()
 
     @staticmethod
     def record_attempt(
@@ -395,3 +395,50 @@ class Store:
         with self.session() as session:
             row = session.get(ServerProfile, customer_id)
             return None if row is None else dict(row.profile)
+
+
+_UPLOADS = Base.metadata.tables["uploads"]
+_STEPS = Base.metadata.tables["upload_steps"]
+_BATCHES = Base.metadata.tables["batches"]
+_OUTBOX = Base.metadata.tables["outbox"]
+# What record_attempt changes on an email.
+_ATTEMPT_FIELDS = ("attempts", "status", "sent_at", "last_error", "next_attempt_at")
+
+
+def _step(
+    upload_id: str, state: UploadState, now: datetime, detail: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {"upload_id": upload_id, "state": state.value, "at": now, "detail": detail}
+
+
+def _mark(connection: Connection, upload_id: str, mark: BatchMark, now: datetime) -> None:
+    values: dict[str, Any] = {**mark.fields, "status": mark.status.value}
+    if mark.status is BatchStatus.SENDING:
+        values["attempts"] = _BATCHES.c.attempts + 1
+    if mark.status is BatchStatus.SENT:
+        values["sent_at"] = now
+    batch = (_BATCHES.c.upload_id == upload_id) & (_BATCHES.c.index == mark.index)
+    if connection.execute(update(_BATCHES).where(batch).values(values)).rowcount == 0:
+        raise StateError(f"upload {upload_id} has no batch {mark.index}")
+
+
+def _queue(connection: Connection, upload_id: str, email: QueuedEmail, now: datetime) -> None:
+    """Queue the upload's email unless it is queued already (one email per upload)."""
+    queued = select(_OUTBOX.c.upload_id).where(_OUTBOX.c.upload_id == upload_id)
+    if connection.execute(queued).first() is None:
+        connection.execute(insert(_OUTBOX), _outbox_row(upload_id, email, now))
+
+
+def _outbox_row(upload_id: str, email: QueuedEmail, now: datetime) -> dict[str, Any]:
+    return {
+        "upload_id": upload_id,
+        "message_id": email.message_id,
+        "recipients": list(email.recipients),
+        "raw": email.raw,
+        "status": EmailStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "created_at": now,
+        "sent_at": None,
+    }

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sftp_watcher.calllist import reader
 from sftp_watcher.calllist.reader import (
     Sheet,
     _sheet_from_rows,
@@ -28,8 +31,10 @@ def reference(data: bytes) -> Sheet | str:
 
 
 def outcome(data: bytes) -> Sheet | str:
+    """``read_sheet`` as it reads a big file: pandas first (small files skip it)."""
     try:
-        return read_sheet(data)
+        with mock.patch.object(reader, "_SMALL_FILE_BYTES", 0):
+            return read_sheet(data)
     except FileRejected as exc:
         return exc.reason
 
@@ -89,3 +94,25 @@ def test_blank_records_are_left_out_but_keep_numbering_the_lines():
     assert sheet.header == ["tel1", "Name"]
     assert sheet.lines == [2, 5]
     assert sheet.columns == [["919876543210", "919876543211"], ["Asha", "Ravi"]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(csv_like)
+def test_a_small_file_is_read_by_the_csv_module_alone(data):
+    """Below the size where pandas pays off, the reference reading is the only one."""
+    with mock.patch.object(reader, "_split_fast", side_effect=AssertionError("pandas used")):
+        try:
+            small: Sheet | str = read_sheet(data)
+        except FileRejected as exc:
+            small = exc.reason
+    assert small == reference(data)
+
+
+def test_a_file_above_the_small_size_still_takes_pandas():
+    rows = "".join(f"9198765{n:05d},Person {n}\n" for n in range(1000))
+    data = f"tel1,Name\n{rows}".encode()
+    assert len(data) > reader._SMALL_FILE_BYTES
+    with mock.patch.object(reader, "_split_fast", wraps=reader._split_fast) as fast:
+        sheet = read_sheet(data)
+    fast.assert_called_once()
+    assert sheet == reference(data)

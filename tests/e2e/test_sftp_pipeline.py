@@ -6,10 +6,13 @@ import io
 import json
 import zipfile
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest import mock
 
 import pytest
 
 from sftp_watcher.service import Service
+from sftp_watcher.state.store import Store
 from tests.servers.rig import FLOW_ID, SECRET, USER_ID, Rig, csv_text, mobile, tomorrow_at
 
 pytestmark = pytest.mark.sshd
@@ -198,3 +201,55 @@ def test_no_secret_in_any_log_line(rig: Rig, capfd: pytest.CaptureFixture[str]) 
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert {"file.claimed", "file.validated", "file.archived"} <= {e["event"] for e in lines}
     assert SECRET not in err
+
+
+def _state(rig: Rig) -> Store:
+    return Store(rig.settings().state_url)
+
+
+def test_a_straight_run_records_every_step_and_the_names_before_the_move(rig: Rig) -> None:
+    """Steps recorded together still show each state; the batch, names and email are kept."""
+    rig.drop(NAME, csv_text(mobile(1), "12345"))  # one bad row: an errors file too
+    rig.poll()
+
+    store = _state(rig)
+    [upload] = store.recent()
+    assert [s.state for s in store.steps(upload.id)] == [
+        "claiming",
+        "claimed",
+        "judged",
+        "triggered",
+        "archived",
+        "done",
+    ]
+    assert (upload.archived_as, upload.errors_file) == (NAME, f"{NAME}.errors.csv")
+    (batch,) = store.batches(upload.id)
+    assert (batch.status, batch.attempts, batch.code) == ("sent", 1, 200)
+    assert store.email_for(upload.id) is not None
+    assert rig.listing()["Success"] == [NAME, f"{NAME}.errors.csv"]
+    store.close()
+
+
+def test_a_claim_removed_while_phonon_answers_is_reported_lost_not_stuck(rig: Rig) -> None:
+    """The straight run renames without checking first; a missing claim falls back to
+    the resume's checks, and the customer still gets the email."""
+    rig.drop(NAME, csv_text(mobile(1)))
+    with Service(rig.settings()) as service:
+        pipeline = service.accounts["acme"].pipeline
+        real_send = pipeline.trigger.send
+
+        def send_then_lose_the_claim(*args: Any, **kwargs: Any) -> Any:
+            for claim in rig.account.upload.iterdir():
+                claim.unlink()  # an operator cleaning up Upload/ by hand
+            return real_send(*args, **kwargs)
+
+        pipeline.trigger = mock.Mock(wraps=pipeline.trigger, send=send_then_lose_the_claim)
+        service.poll_once()
+
+    assert rig.listing() == {"Upload": [], "Success": [], "Failure": []}
+    store = _state(rig)
+    [upload] = store.recent()
+    assert upload.state == "done"
+    assert upload.archived_as == NAME
+    store.close()
+    assert rig.subjects() == [f"Upload processed: {NAME} — 1 of 1 call scheduled"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import traceback
 from collections.abc import Callable
 from datetime import datetime
@@ -182,3 +183,99 @@ def test_file_sender_turns_an_unwritable_folder_into_mail_error(tmp_path: Path) 
 def test_make_sender_follows_the_configured_backend(tmp_path: Path) -> None:
     assert isinstance(make_sender(EmailConfig(backend="file", file_dir=tmp_path)), FileSender)
     assert isinstance(make_sender(EmailConfig(backend="smtp")), SmtpSender)
+
+
+def _count_connections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    opened: list[int] = []
+    real_open = SmtpSender.open
+
+    def counting_open(self: SmtpSender) -> smtplib.SMTP:
+        opened.append(1)
+        return real_open(self)
+
+    monkeypatch.setattr(SmtpSender, "open", counting_open)
+    return opened
+
+
+def test_a_session_sends_every_message_over_one_connection(
+    smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = _count_connections(monkeypatch)
+    with SmtpSender(smtp_server.config()).session() as session:
+        for upload in ("U1", "U2", "U3"):
+            session.send(render(success_notice(upload_id=upload), sender=SENDER))
+    assert len(smtp_server.messages) == 3
+    assert len(opened) == 1
+
+
+def test_a_session_that_sends_nothing_never_connects(
+    smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = _count_connections(monkeypatch)
+    with SmtpSender(smtp_server.config()).session():
+        pass
+    assert opened == []
+
+
+def test_stored_bytes_go_out_unchanged_to_the_addresses_in_their_headers(
+    smtp_server: SmtpTestServer,
+) -> None:
+    notice = success_notice(file_name="सूची_C129113_o9vJavuB.csv")
+    raw = bytes(render(notice, sender=SENDER))  # what the outbox keeps
+    with SmtpSender(smtp_server.config()).session() as session:
+        session.send_raw(raw)
+
+    [received] = smtp_server.messages
+    assert received.mail_from == "uploads@example.com"
+    assert received.rcpt_tos == ("ops@acme.example", "lead@acme.example")
+    assert received.raw.replace(b"\r\n", b"\n") == raw
+    assert received.message["Subject"] == subject_for(notice)
+
+
+def test_blind_copies_are_stripped_from_stored_bytes(smtp_server: SmtpTestServer) -> None:
+    message = render(success_notice(), sender=SENDER)
+    message["Bcc"] = "audit@phonon.example"
+    SmtpSender(smtp_server.config()).send_raw(bytes(message))
+
+    [received] = smtp_server.messages
+    assert "audit@phonon.example" in received.rcpt_tos
+    assert b"audit@phonon.example" not in received.raw
+
+
+def test_a_kept_connection_the_server_dropped_is_reopened_for_the_next_message(
+    smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = _count_connections(monkeypatch)
+    with SmtpSender(smtp_server.config()).session() as session:
+        session.send(render(success_notice(upload_id="U1"), sender=SENDER))
+        smtp_server.stop()  # the server's idle timeout, as the client sees it
+        smtp_server.start()
+        session.send(render(success_notice(upload_id="U2"), sender=SENDER))
+    assert [m.message["Message-ID"] for m in smtp_server.messages] == [
+        "<U1@example.com>",
+        "<U2@example.com>",
+    ]
+    assert len(opened) == 2
+
+
+def test_a_failed_message_closes_the_session_connection(
+    smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = _count_connections(monkeypatch)
+    smtp_server.refused_recipients.update({"ops@acme.example", "lead@acme.example"})
+    with SmtpSender(smtp_server.config()).session() as session:
+        with pytest.raises(MailError, match="recipients refused"):
+            session.send(render(success_notice(upload_id="U1"), sender=SENDER))
+        smtp_server.refused_recipients.clear()
+        session.send(render(success_notice(upload_id="U2"), sender=SENDER))
+    assert len(smtp_server.messages) == 1
+    assert len(opened) == 2  # no retry of a refusal on a new connection, a new one after it
+
+
+def test_file_sender_writes_stored_bytes_as_its_eml(tmp_path: Path) -> None:
+    message = render(success_notice(), sender=SENDER)
+    with FileSender(tmp_path).session() as session:
+        session.send_raw(bytes(message))
+    [written] = list(tmp_path.iterdir())
+    assert written.name == "01JAB0000000000000000UPLD1@example.com.eml"
+    assert written.read_bytes() == message.as_bytes()

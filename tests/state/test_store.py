@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from alembic.operations import Operations
 
-from sftp_watcher.errors import InvalidTransition
+from sftp_watcher.errors import InvalidTransition, StateError
 from sftp_watcher.state.locks import AccountLocks
 from sftp_watcher.state.models import BatchStatus, UploadState
-from sftp_watcher.state.store import Store
+from sftp_watcher.state.store import BatchMark, QueuedEmail, Store
 
 NOW = datetime(2026, 2, 8, 10, 0, tzinfo=UTC)
 
@@ -143,4 +146,119 @@ def test_account_lock_is_exclusive_and_freed(store: Store) -> None:
 def test_repr_hides_the_database_password(tmp_path) -> None:
     store = Store("postgresql+psycopg://user:hunter2@127.0.0.1:1/db")
     assert "hunter2" not in repr(store)
+    store.close()
+
+
+def _judged(store: Store) -> None:
+    _new(store)
+    store.advance(
+        "u1",
+        UploadState.JUDGED,
+        now=NOW,
+        via=[(UploadState.CLAIMED, None)],
+        batches=[(b"x", 3)],
+        destination="success",
+    )
+
+
+def test_one_transaction_records_every_state_it_passes_through(store: Store) -> None:
+    _judged(store)
+    store.mark_batch("u1", 0, BatchStatus.SENDING, now=NOW)
+    store.advance(
+        "u1",
+        UploadState.TRIGGERED,
+        now=NOW,
+        mark=BatchMark(0, BatchStatus.SENT, {"code": 200, "request_id": "r1"}),
+        rows_triggered=3,
+        archived_as="C1_abc.csv",
+    )
+    done = store.advance(
+        "u1",
+        UploadState.DONE,
+        now=NOW,
+        via=[(UploadState.ARCHIVED, {"folder": "success"})],
+        email=QueuedEmail("<u1@example.com>", ("ops@acme.example",), b"raw"),
+        errors_file=None,
+    )
+
+    assert [s.state for s in store.steps("u1")] == [
+        "claiming",
+        "claimed",
+        "judged",
+        "triggered",
+        "archived",
+        "done",
+    ]
+    assert [s.detail for s in store.steps("u1")][4] == {"folder": "success"}
+    (batch,) = store.batches("u1")
+    assert (batch.status, batch.attempts, batch.request_id, batch.code) == ("sent", 1, "r1", 200)
+    assert (done.state, done.archived_as, done.rows_triggered) == ("done", "C1_abc.csv", 3)
+    assert done.finished_at == NOW
+    stored = store.get("u1")
+    assert (stored.state, stored.archived_as, stored.finished_at) == ("done", "C1_abc.csv", NOW)
+    assert store.email_for("u1").raw == b"raw"
+    assert store.unfinished("acme") == []
+
+
+def test_a_refused_transition_records_nothing_of_its_transaction(store: Store) -> None:
+    _judged(store)
+    with pytest.raises(InvalidTransition):
+        store.advance(
+            "u1",
+            UploadState.DONE,
+            now=NOW,
+            via=[(UploadState.ARCHIVED, None)],  # TRIGGERED was skipped
+            email=QueuedEmail("<u1@example.com>", ("ops@acme.example",), b"raw"),
+            archived_as="C1_abc.csv",
+        )
+    assert store.get("u1").state == "judged"
+    assert store.get("u1").archived_as is None
+    assert store.email_for("u1") is None
+    assert [s.state for s in store.steps("u1")] == ["claiming", "claimed", "judged"]
+
+
+def test_a_batch_answer_for_a_missing_batch_undoes_the_whole_step(store: Store) -> None:
+    _judged(store)
+    with pytest.raises(StateError, match="no batch 7"):
+        store.advance("u1", UploadState.TRIGGERED, now=NOW, mark=BatchMark(7, BatchStatus.SENT, {}))
+    assert store.get("u1").state == "judged"
+
+
+def test_an_email_queued_with_a_step_is_queued_once(store: Store) -> None:
+    _new(store)
+    store.enqueue_email(
+        upload_id="u1", message_id="<first>", recipients=["a@b.example"], raw=b"1", now=NOW
+    )
+    store.advance(
+        "u1",
+        UploadState.ABANDONED,
+        now=NOW,
+        email=QueuedEmail("<second>", ("a@b.example",), b"2"),
+    )
+    assert store.email_for("u1").message_id == "<first>"
+    assert store.pending_email_count() == 1
+
+
+def test_a_first_migration_cut_short_leaves_nothing_behind_on_sqlite(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill between two CREATE TABLEs used to leave a schema no later start could migrate."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    real_create = Operations.create_table
+
+    def killed_at_batches(self: Operations, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "batches":
+            raise RuntimeError("killed")
+        return real_create(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(Operations, "create_table", killed_at_batches)
+    with pytest.raises(RuntimeError):
+        Store.open(url)
+    monkeypatch.undo()
+
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        assert db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
+    store = Store.open(url)
+    _new(store)
+    assert store.get("u1") is not None
     store.close()
