@@ -15,15 +15,14 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from pydantic import SecretStr
-from sqlalchemy import inspect
 
-from sftp_watcher.calllist import Outcome, Report, Rules, errors_csv, judge, rejected_report
+from sftp_watcher.calllist import Report, Rules, errors_csv, judge, rejected_report
 from sftp_watcher.config import CustomerConfig, FlowConfig, Settings
 from sftp_watcher.crashpoints import crashpoint
 from sftp_watcher.errors import (
@@ -35,11 +34,12 @@ from sftp_watcher.errors import (
 from sftp_watcher.notify import render
 from sftp_watcher.notify.summary import notice_for
 from sftp_watcher.observability import metrics
+from sftp_watcher.outcome import outcome_label, report_summary, with_file_error
 from sftp_watcher.phonon import Trigger, build_batches
 from sftp_watcher.phonon.requests import Batch as RequestBatch
 from sftp_watcher.sources.base import Entry, Folder, Source
 from sftp_watcher.sources.names import claim_name, free_name
-from sftp_watcher.state.models import Batch, BatchStatus, Upload, UploadState
+from sftp_watcher.state.models import Batch, BatchStatus, Upload, UploadState, snapshot
 from sftp_watcher.state.store import BatchMark, QueuedEmail, Store
 
 log = structlog.get_logger("sftp_watcher.pipeline")
@@ -49,7 +49,6 @@ Clock = Callable[[], datetime]
 # Stored request bodies carry this instead of the flow's secret (the database is not
 # a place for secrets); it is swapped back in right before sending.
 SECRET_PLACEHOLDER = "@@security-id@@"  # noqa: S105 - a marker, not a secret
-MAX_ROW_ERRORS_KEPT = 50
 
 
 def utc_now() -> datetime:
@@ -153,7 +152,7 @@ class Pipeline:
         earlier = self._duplicate_of(upload, report, sha256, now)
         duplicate_id = earlier.id if earlier is not None else None
         if earlier is not None:
-            report = _with_file_error(report, self._duplicate_reason(earlier, report))
+            report = with_file_error(report, self._duplicate_reason(earlier, report))
             log.warning("file.duplicate", earlier_upload_id=earlier.id)
         flow = self.customer.flow(report.flow_id) if report.flow_id else None
         bodies: list[tuple[bytes, int]] = []
@@ -190,7 +189,7 @@ class Pipeline:
             rows_total=report.rows_total,
             rows_valid=report.rows_valid,
             rows_rejected=report.rows_rejected,
-            report={**_report_summary(report), "duplicate_of": duplicate_id},
+            report={**report_summary(report), "duplicate_of": duplicate_id},
             errors_csv=errors_csv(report) if report.row_errors else None,
             detail={"outcome": report.outcome.value, "batches": len(bodies)},
         )
@@ -348,7 +347,7 @@ class Pipeline:
             # and record it before moving, so a resume moves to the same place.
             archived_as = free_name(self.source, folder, upload.original_name, self.clock())
             self.store.update(upload.id, now=self.clock(), archived_as=archived_as)
-            upload = _changed(upload, archived_as=archived_as, errors_file=None)
+            upload = snapshot(upload, archived_as=archived_as, errors_file=None)
         if archived_as is None:
             raise RemoteFileNotFound(
                 f"claimed file {upload.claim_name} is missing", customer=self.customer.id
@@ -408,7 +407,7 @@ class Pipeline:
         if archived is not None:
             folder, archived_as, errors_file = archived
             fields = {"archived_as": archived_as, "errors_file": errors_file}
-            upload = _changed(upload, **fields)
+            upload = snapshot(upload, **fields)
             via = ((UploadState.ARCHIVED, {"folder": folder.value, "archived_as": archived_as}),)
         flow = self.customer.flow(upload.flow_id) if upload.flow_id else None
         notice = notice_for(
@@ -430,7 +429,7 @@ class Pipeline:
         if email is not None:
             self._log.info("email.queued", upload_id=upload.id)
             crashpoint("notify.after_queue")
-        metrics.record_file(self.customer.id, _outcome_label(done))
+        metrics.record_file(self.customer.id, outcome_label(done))
         return done
 
 
@@ -445,33 +444,4 @@ def _answered(batch: Batch, answer: BatchMark | None) -> Batch:
     """The batch as it stands once ``answer`` (if any) is recorded."""
     if answer is None:
         return batch
-    values = {c.key: getattr(batch, c.key) for c in inspect(Batch).column_attrs}
-    return Batch(**(values | {"status": answer.status.value} | answer.fields))
-
-
-def _changed(upload: Upload, **changes: Any) -> Upload:
-    """A copy of an upload snapshot with ``changes``, for what is recorded a step later."""
-    values = {c.key: getattr(upload, c.key) for c in inspect(Upload).column_attrs}
-    return Upload(**(values | changes))
-
-
-def _with_file_error(report: Report, reason: str) -> Report:
-    return replace(
-        report, outcome=Outcome.REJECTED, file_errors=(*report.file_errors, reason), records=()
-    )
-
-
-def _outcome_label(upload: Upload) -> str:
-    """accepted | partial | rejected | duplicate | failed (Phonon refused it), for metrics."""
-    report = upload.report or {}
-    if upload.destination == "success":
-        return "partial" if upload.rows_triggered < upload.rows_total else "accepted"
-    if report.get("duplicate_of"):
-        return "duplicate"
-    return "failed" if report.get("phonon_errors") else "rejected"
-
-
-def _report_summary(report: Report) -> dict[str, Any]:
-    data = report.to_json()
-    data["row_errors"] = data["row_errors"][:MAX_ROW_ERRORS_KEPT]
-    return data
+    return snapshot(batch, status=answer.status.value, **answer.fields)

@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    inspect,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -79,6 +89,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     pass
+
+
+RowT = TypeVar("RowT", bound=Base)
+
+
+def snapshot(row: RowT, **changes: Any) -> RowT:
+    """A detached copy of a row with ``changes``: what the database holds once they are recorded."""
+    values = {c.key: getattr(row, c.key) for c in inspect(type(row)).column_attrs}
+    return type(row)(**(values | changes))
 
 
 class Upload(Base):
