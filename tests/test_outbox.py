@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import smtplib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from sftp_watcher.notify import SmtpSender, render
 from sftp_watcher.outbox import Outbox
 from sftp_watcher.state.store import Store
 from tests.notify.notices import SENDER, success_notice
-from tests.servers.smtp import SmtpTestServer
+from tests.servers.smtp import SmtpTestServer, count_connections
 
 NOW = datetime(2026, 2, 8, 10, 0, tzinfo=UTC)
 
@@ -33,22 +32,10 @@ def store(tmp_path: Path) -> Store:
     s.close()
 
 
-def _opened(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    opened: list[int] = []
-    real_open = SmtpSender.open
-
-    def counting_open(self: SmtpSender) -> smtplib.SMTP:
-        opened.append(1)
-        return real_open(self)
-
-    monkeypatch.setattr(SmtpSender, "open", counting_open)
-    return opened
-
-
 def test_a_flush_sends_every_due_email_over_one_connection_oldest_first(
     store: Store, smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened = _opened(monkeypatch)
+    opened = count_connections(monkeypatch)
     outbox = Outbox(store, SmtpSender(smtp_server.config()), lambda: NOW + timedelta(minutes=1))
 
     assert outbox.flush() == (3, 0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import smtplib
 import traceback
 from collections.abc import Callable
 from datetime import datetime
@@ -21,7 +20,7 @@ from sftp_watcher.notify import (
     subject_for,
 )
 from tests.notify.notices import KOLKATA, SENDER, success_notice
-from tests.servers.smtp import SmtpTestServer
+from tests.servers.smtp import SmtpTestServer, count_connections
 
 PASSWORD = "s3cret-Pa55word"
 
@@ -185,22 +184,10 @@ def test_make_sender_follows_the_configured_backend(tmp_path: Path) -> None:
     assert isinstance(make_sender(EmailConfig(backend="smtp")), SmtpSender)
 
 
-def _count_connections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    opened: list[int] = []
-    real_open = SmtpSender.open
-
-    def counting_open(self: SmtpSender) -> smtplib.SMTP:
-        opened.append(1)
-        return real_open(self)
-
-    monkeypatch.setattr(SmtpSender, "open", counting_open)
-    return opened
-
-
 def test_a_session_sends_every_message_over_one_connection(
     smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened = _count_connections(monkeypatch)
+    opened = count_connections(monkeypatch)
     with SmtpSender(smtp_server.config()).session() as session:
         for upload in ("U1", "U2", "U3"):
             session.send(render(success_notice(upload_id=upload), sender=SENDER))
@@ -211,7 +198,7 @@ def test_a_session_sends_every_message_over_one_connection(
 def test_a_session_that_sends_nothing_never_connects(
     smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened = _count_connections(monkeypatch)
+    opened = count_connections(monkeypatch)
     with SmtpSender(smtp_server.config()).session():
         pass
     assert opened == []
@@ -245,7 +232,7 @@ def test_blind_copies_are_stripped_from_stored_bytes(smtp_server: SmtpTestServer
 def test_a_kept_connection_the_server_dropped_is_reopened_for_the_next_message(
     smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened = _count_connections(monkeypatch)
+    opened = count_connections(monkeypatch)
     with SmtpSender(smtp_server.config()).session() as session:
         session.send(render(success_notice(upload_id="U1"), sender=SENDER))
         smtp_server.stop()  # the server's idle timeout, as the client sees it
@@ -261,7 +248,7 @@ def test_a_kept_connection_the_server_dropped_is_reopened_for_the_next_message(
 def test_a_failed_message_closes_the_session_connection(
     smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened = _count_connections(monkeypatch)
+    opened = count_connections(monkeypatch)
     smtp_server.refused_recipients.update({"ops@acme.example", "lead@acme.example"})
     with SmtpSender(smtp_server.config()).session() as session:
         with pytest.raises(MailError, match="recipients refused"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import smtplib
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -153,3 +154,18 @@ def make_smtp_server() -> Iterator[Callable[..., SmtpTestServer]]:
 def smtp_server(make_smtp_server: Callable[..., SmtpTestServer]) -> SmtpTestServer:
     """A running SMTP server on 127.0.0.1 without authentication."""
     return make_smtp_server()
+
+
+def count_connections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Patch SmtpSender to count the SMTP connections it opens (one item each)."""
+    from sftp_watcher.notify.send import SmtpSender
+
+    opened: list[int] = []
+    real_open = SmtpSender.open
+
+    def counting_open(self: SmtpSender) -> smtplib.SMTP:
+        opened.append(1)
+        return real_open(self)
+
+    monkeypatch.setattr(SmtpSender, "open", counting_open)
+    return opened
