@@ -16,17 +16,24 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import paramiko
 
 from sftp_watcher.observability.logs import configure_logging
 from tests.servers.phonon_stub import PhononStub
 from tests.servers.rig import FLOW_ID, SECRET, USER_ID, mobile
-from tests.servers.smtp import SmtpTestServer
 from tests.servers.sshd import SshdServer, find_sshd
 
 T = TypeVar("T")
+
+
+class PhononHosts(Protocol):
+    """The stub in this process, or the one in bench._peers' process."""
+
+    realtime_url: str
+    bulk_url: str
+
 
 # Enough unauthenticated start-ups and sessions for a few hundred accounts on one server.
 MANY_ACCOUNTS_SSHD = ("MaxStartups 600:30:800", "MaxSessions 600")
@@ -67,16 +74,6 @@ def phonon_stub() -> Iterator[PhononStub]:
         stub.close()
 
 
-@contextmanager
-def smtp_sink() -> Iterator[SmtpTestServer]:
-    server = SmtpTestServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def customer(name: str, source: dict[str, Any]) -> dict[str, Any]:
     """A customer as config.yaml holds it: the test rig's user id, flow and secret."""
     return {
@@ -104,12 +101,12 @@ def settings_mapping(
     state_url: str,
     customers: list[dict[str, Any]],
     *,
-    phonon: PhononStub | None = None,
-    smtp: SmtpTestServer | None = None,
+    phonon: PhononHosts | None = None,
+    smtp: dict[str, Any] | None = None,
     outbox: Path | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """A whole configuration: the stub (or dry run), the SMTP sink (or .eml files)."""
+    """A whole configuration: the stub (or dry run), an SMTP config (or .eml files)."""
     phonon_config: dict[str, Any] = (
         {"realtime_base_url": phonon.realtime_url, "bulk_base_url": phonon.bulk_url}
         if phonon is not None
@@ -117,7 +114,7 @@ def settings_mapping(
     )
     email: dict[str, Any] = {"from": "Phonon Uploads <uploads@phonon.example>"}
     if smtp is not None:
-        email |= {"backend": "smtp", "smtp": smtp.config().model_dump(mode="json")}
+        email |= {"backend": "smtp", "smtp": smtp}
     else:
         email |= {"backend": "file", "file_dir": str(outbox)}
     return {

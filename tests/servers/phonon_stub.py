@@ -118,14 +118,18 @@ def _http_status_for(code: int) -> int:
 class PhononStub:
     """The stub; ``realtime_url`` and ``bulk_url`` are the two hosts' base URLs."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_alive: bool = False) -> None:
+        """``keep_alive``: answer in HTTP/1.1 and keep connections open, as Phonon's hosts
+        do (the benchmarks); the tests' default closes each connection after its answer."""
         self._lock = threading.Lock()
         self._state = _State()
         self._wake = threading.Event()
         self._servers: dict[HostKind, ThreadingHTTPServer] = {}
         self._threads: list[threading.Thread] = []
         for host in ("realtime", "bulk"):
-            server = _Server(("127.0.0.1", 0), _Handler)
+            server = _Server(("127.0.0.1", 0), _KeepAliveHandler if keep_alive else _Handler)
+            # An idle kept-alive connection holds its handler thread: don't join those.
+            server.daemon_threads = keep_alive
             server.stub = self
             server.host_kind = host
             thread = threading.Thread(target=server.serve_forever, name=f"phonon-stub-{host}")
@@ -353,6 +357,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read the stub's records, not its access log."""
+
+
+class _KeepAliveHandler(_Handler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes: with Nagle on, the body would wait for the
+    # client's delayed ACK (40 ms) on every kept-alive request.
+    disable_nagle_algorithm = True
 
 
 @pytest.fixture(scope="session")
