@@ -13,9 +13,11 @@ import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import FrameType
 
 import structlog
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -52,9 +54,10 @@ def run_service(service: Service, *, health: bool = True) -> None:
     _install_signal_handlers(service.stop)
     with ExitStack() as stack:
         now = datetime.now(UTC)
+        wakes = Wakes(scheduler)
         for account in service.accounts.values():
             scheduler.add_job(
-                _sweep_then_mail(scheduler, account),
+                sweep_then_mail(scheduler, account, wakes),
                 "interval",
                 seconds=settings.poll_interval_seconds,
                 jitter=min(settings.poll_interval_seconds / 4, 30),
@@ -87,7 +90,9 @@ def run_service(service: Service, *, health: bool = True) -> None:
         for account in service.accounts.values():
             source = account.customer.source
             if isinstance(source, LocalSourceConfig) and source.watch:
-                watcher = watch_upload(source, _wake(scheduler, account.customer.id))
+                # A finished local file: sweep now instead of at the next interval.
+                job_id = _job_id(account.customer.id)
+                watcher = watch_upload(source, partial(wakes.wake, job_id))
                 stack.callback(watcher.stop)
         log.info("service.started", customers=len(service.accounts))
         # Wake up now and then: a signal is handled on the main thread only between
@@ -98,8 +103,48 @@ def run_service(service: Service, *, health: bool = True) -> None:
     log.info("service.stopped")
 
 
-def _sweep_then_mail(scheduler: BackgroundScheduler, account: Account) -> Callable[[], None]:
+class Wakes:
+    """Watcher wake-ups, kept per sweep job until that job's next run starts.
+
+    A wake-up that arrives while the account is being swept cannot start a run
+    (``max_instances=1``: APScheduler skips it), yet that sweep may have listed the folder
+    before the file landed. So the wake-up waits here, and when the running sweep has
+    ended (its instance released) the job runs again at once.
+    """
+
+    def __init__(self, scheduler: BackgroundScheduler) -> None:
+        self._scheduler = scheduler
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        scheduler.add_listener(self._after_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+
+    def wake(self, job_id: str) -> None:
+        with self._lock:
+            self._pending.add(job_id)
+        _run_soon(self._scheduler, job_id)
+
+    def starting(self, job_id: str) -> None:
+        """The job is about to list the folder: it sees every file woken for so far."""
+        self._take(job_id)
+
+    def _after_run(self, event: JobExecutionEvent) -> None:
+        if self._take(event.job_id):
+            _run_soon(self._scheduler, event.job_id)
+
+    def _take(self, job_id: str) -> bool:
+        with self._lock:
+            pending = job_id in self._pending
+            self._pending.discard(job_id)
+            return pending
+
+
+def sweep_then_mail(
+    scheduler: BackgroundScheduler, account: Account, wakes: Wakes
+) -> Callable[[], None]:
+    job_id = _job_id(account.customer.id)
+
     def sweep() -> None:
+        wakes.starting(job_id)
         result = account.sweep()
         if result.processed:
             # Emails were queued: deliver them now rather than at the next outbox tick.
@@ -107,7 +152,7 @@ def _sweep_then_mail(scheduler: BackgroundScheduler, account: Account) -> Callab
         if result.ready_in is not None:
             # A file waits only for min_file_age: sweep again the moment it is old enough,
             # not at the next interval (a watched folder sends no second event for it).
-            _run_by(scheduler, _job_id(account.customer.id), result.ready_in)
+            _run_by(scheduler, job_id, result.ready_in)
 
     return sweep
 
@@ -124,14 +169,6 @@ def _run_by(scheduler: BackgroundScheduler, job_id: str, seconds: float) -> None
     at = datetime.now(UTC) + timedelta(seconds=seconds + READY_MARGIN_SECONDS)
     if job is not None and job.next_run_time is not None and at < job.next_run_time:
         job.modify(next_run_time=at)
-
-
-def _wake(scheduler: BackgroundScheduler, customer_id: str) -> Callable[[], None]:
-    def wake() -> None:
-        # A finished local file: sweep now instead of at the next interval.
-        _run_soon(scheduler, _job_id(customer_id))
-
-    return wake
 
 
 def _shutdown(scheduler: BackgroundScheduler, service: Service) -> None:

@@ -1,0 +1,86 @@
+"""The `run` scheduler's jobs: a watcher wake-up is never lost to a sweep in progress."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from sftp_watcher.poller import SweepResult
+from sftp_watcher.scheduler import Wakes, sweep_then_mail
+
+WAIT = 20.0  # seconds; the interval below is an hour, so only a wake-up can be this quick
+
+
+class SlowAccount:
+    """Stands in for poller.Account: its first sweep holds until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.customer = SimpleNamespace(id="acme")
+        self.sweeps = 0
+        self.first_started = threading.Event()
+        self.release_first = threading.Event()
+        self.second_started = threading.Event()
+
+    def sweep(self) -> SweepResult:
+        self.sweeps += 1
+        if self.sweeps == 1:
+            self.first_started.set()
+            self.release_first.wait(WAIT)
+        else:
+            self.second_started.set()
+        return SweepResult(self.customer.id)
+
+
+@pytest.fixture
+def scheduler() -> Iterator[BackgroundScheduler]:
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(2)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone=UTC,
+    )
+    yield scheduler
+    if scheduler.running:
+        scheduler.shutdown(wait=True)
+
+
+def _start(scheduler: BackgroundScheduler, account: SlowAccount) -> Wakes:
+    wakes = Wakes(scheduler)
+    scheduler.add_job(
+        sweep_then_mail(scheduler, account, wakes),  # type: ignore[arg-type]
+        "interval",
+        seconds=3600,
+        id="poll:acme",
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.start()
+    assert account.first_started.wait(WAIT)
+    return wakes
+
+
+def test_wake_during_a_sweep_runs_the_account_again_when_it_ends(
+    scheduler: BackgroundScheduler,
+) -> None:
+    account = SlowAccount()
+    wakes = _start(scheduler, account)
+    skipped = threading.Event()
+    scheduler.add_listener(lambda _: skipped.set(), EVENT_JOB_MAX_INSTANCES)
+    wakes.wake("poll:acme")  # a file landed after the running sweep listed the folder
+    assert skipped.wait(WAIT)  # APScheduler refused the run: the sweep is still going
+    account.release_first.set()
+    assert account.second_started.wait(WAIT), "the wake-up was lost to the running sweep"
+    assert account.sweeps == 2
+
+
+def test_a_sweep_without_wake_ups_is_not_repeated(scheduler: BackgroundScheduler) -> None:
+    account = SlowAccount()
+    _start(scheduler, account)
+    account.release_first.set()
+    scheduler.shutdown(wait=True)  # the first sweep has returned, nothing else ran
+    assert account.sweeps == 1
