@@ -128,7 +128,23 @@ class PhononError(WatcherError):
 
 
 class PhononTemporaryError(PhononError):
-    """Timeout, connection error, HTTP 429/5xx or body code 500: retry with backoff."""
+    """Timeout, connection error, HTTP 429/5xx or body code 500: retry with backoff.
+
+    ``maybe_received``: raised once retrying gave up, after an attempt whose request may
+    have reached Phonon although no answer came back.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        maybe_received: bool = False,
+    ) -> None:
+        super().__init__(message, code=code, http_status=http_status, retry_after=retry_after)
+        self.maybe_received = maybe_received
 
 
 class PhononRejected(PhononError):

@@ -34,7 +34,12 @@ from sftp_watcher.errors import (
 from sftp_watcher.notify import render
 from sftp_watcher.notify.summary import notice_for
 from sftp_watcher.observability import metrics
-from sftp_watcher.outcome import outcome_label, report_summary, with_file_error
+from sftp_watcher.outcome import (
+    outcome_label,
+    phonon_failure_reason,
+    report_summary,
+    with_file_error,
+)
 from sftp_watcher.phonon import Trigger, build_batches
 from sftp_watcher.phonon.requests import Batch as RequestBatch
 from sftp_watcher.sources.base import Entry, Folder, Source
@@ -225,6 +230,14 @@ class Pipeline:
 
     def _duplicate_reason(self, earlier: Upload, report: Report) -> str:
         when = (earlier.judged_at or earlier.created_at).astimezone(self.rules.timezone)
+        if earlier.destination != "success":
+            return (
+                f"the same list was sent to Phonon for flow {report.flow_id} as "
+                f"{earlier.original_name} on {when:%d %b %Y %H:%M %Z} (upload {earlier.id}) "
+                "and Phonon did not answer, so it may be placing those calls; it was not "
+                "sent again so nobody is called twice. Check Phonon's call report, and "
+                "upload it again after the duplicate window if nobody was called."
+            )
         return (
             f"the same list was already processed for flow {report.flow_id} as "
             f"{earlier.original_name} on {when:%d %b %Y %H:%M %Z} (upload {earlier.id}); "
@@ -251,16 +264,16 @@ class Pipeline:
                 last = answers[batch.index] = self._send(upload, flow, batch, deadline)
         final = [_answered(b, answers.get(b.index)) for b in batches]
         sent = [b for b in final if b.status == BatchStatus.SENT.value]
-        failed = [b for b in final if b.status == BatchStatus.FAILED.value]
+        failed = [b for b in final if b.status in _UNANSWERED]
         phonon_errors = [
-            f"batch {b.index + 1}: {b.code} {b.message}"
+            f"batch {b.index + 1}: {b.code if b.code is not None else 'no answer'} {b.message}"
             for b in final
-            if b.status == BatchStatus.FAILED.value or b.code == 209
+            if b.status in _UNANSWERED or b.code == 209
         ]
         fields: dict[str, Any] = {"rows_triggered": sum(b.calls for b in sent)}
         if final and not sent:
             fields["destination"] = "failure"
-            fields["reason"] = f"Phonon refused the list: {phonon_errors[0]}"
+            fields["reason"] = phonon_failure_reason(failed, phonon_errors)
             names = self._archive_names(upload, "failure")
         report = dict(upload.report or {})
         report["request_ids"] = [b.request_id for b in sent if b.request_id]
@@ -308,10 +321,18 @@ class Pipeline:
             result = self.trigger.send(flow, request, deadline=deadline, resumed=resumed)
             crashpoint("phonon.after_send")
         except (PhononRejected, PhononTemporaryError) as exc:
-            log.error("phonon.batch_rejected", code=exc.code, error=str(exc))
+            uncertain = isinstance(exc, PhononTemporaryError) and exc.maybe_received
+            log.error(
+                "phonon.batch_rejected", code=exc.code, error=str(exc), maybe_received=uncertain
+            )
             metrics.record_phonon_error(upload.flow_id or "", exc.code or "none")
+            if not uncertain:
+                return BatchMark(
+                    batch.index, BatchStatus.FAILED, {"code": exc.code, "message": str(exc)}
+                )
+            message = f"{exc}; Phonon may have received these calls and may be placing them"
             return BatchMark(
-                batch.index, BatchStatus.FAILED, {"code": exc.code, "message": str(exc)}
+                batch.index, BatchStatus.UNCERTAIN, {"code": exc.code, "message": message}
             )
         metrics.record_phonon_batch(upload.flow_id or "", result.code)
         extra: dict[str, Any] = {"message": result.message}
@@ -434,6 +455,7 @@ class Pipeline:
 
 
 _UNSENT = (BatchStatus.PENDING.value, BatchStatus.SENDING.value)
+_UNANSWERED = (BatchStatus.FAILED.value, BatchStatus.UNCERTAIN.value)
 
 
 def _folder(destination: str | None) -> Folder:

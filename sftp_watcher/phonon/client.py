@@ -147,9 +147,7 @@ class PhononClient:
             if isinstance(outcome, Answer) and outcome.verdict is not Verdict.RETRY:
                 return self._settle(log, outcome, attempt, duration_ms, maybe_received)
             error = _temporary(outcome)
-            # Phonon may have received a request whose answer we never saw (a gateway's
-            # 5xx included); a rate limit means it did not.
-            maybe_received = maybe_received or error.http_status != 429
+            maybe_received = maybe_received or _may_have_arrived(outcome)
             delay = self._policy.delay(attempt, error.retry_after, self._rng.random())
             if self._clock() + delay > deadline:
                 log.warning(
@@ -160,6 +158,7 @@ class PhononClient:
                     code=error.code,
                     http_status=error.http_status,
                     retry_after=error.retry_after,
+                    maybe_received=maybe_received,
                 ) from error
             log.warning(
                 "phonon.attempt_failed",
@@ -240,6 +239,18 @@ class PhononClient:
             return exc
         retry_after = _parse_retry_after(response.headers.get("Retry-After"), self._now())
         return judge(host, response.status_code, response.content, retry_after)
+
+
+def _may_have_arrived(outcome: Answer | httpx.RequestError) -> bool:
+    """Whether Phonon may have received a request whose final answer we never saw.
+
+    A refused or timed-out connection never carried it, and a rate limit (429) is an
+    answer that it was not taken; anything else (a read timeout, a dropped connection,
+    a gateway's 5xx, Phonon's own 500) may have come after Phonon had it.
+    """
+    if isinstance(outcome, Answer):
+        return outcome.http_status != 429
+    return not isinstance(outcome, httpx.ConnectError | httpx.ConnectTimeout)
 
 
 def _temporary(outcome: Answer | httpx.RequestError) -> PhononTemporaryError:

@@ -60,7 +60,10 @@ class BatchStatus(StrEnum):
     PENDING = "pending"  # never attempted
     SENDING = "sending"  # attempted at least once; Phonon may have received it
     SENT = "sent"
-    FAILED = "failed"  # permanently refused, or the retry budget ran out
+    FAILED = "failed"  # permanently refused, or the retry budget ran out unanswered
+    # The retry budget ran out after an attempt Phonon may have received (a timeout, a
+    # dropped connection, a 5xx): its calls may be placed. Never sent again by us.
+    UNCERTAIN = "uncertain"
 
 
 class EmailStatus(StrEnum):

@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, RowMapping, func, insert, select, text, update
+from sqlalchemy import Connection, RowMapping, exists, func, insert, or_, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -238,8 +238,11 @@ class Store:
     def find_duplicate(
         self, *, customer_id: str, flow_id: str, sha256: str, since: datetime, exclude_id: str
     ) -> Upload | None:
-        """An earlier upload of the same content for the same flow that called people."""
+        """An earlier upload of the same content for the same flow that called people,
+        or may have (a batch Phonon may have received without answering)."""
         u = _UPLOADS.c
+        b = _BATCHES.c
+        maybe_called = exists().where(b.upload_id == u.id, b.status == BatchStatus.UNCERTAIN.value)
         earlier = (
             select(u.id)
             .where(
@@ -247,7 +250,7 @@ class Store:
                 u.flow_id == flow_id,
                 u.content_sha256 == sha256,
                 u.id != exclude_id,
-                u.destination == "success",
+                or_(u.destination == "success", maybe_called),
                 u.judged_at >= since,
             )
             .order_by(u.judged_at)

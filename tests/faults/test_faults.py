@@ -8,6 +8,7 @@ Alerts are the service's error-level JSON log events (``account.unavailable``,
 from __future__ import annotations
 
 import io
+import socket
 import threading
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ from tests.faults.conftest import (
     count_events,
     end_sessions,
     json_events,
+    upload_name,
     wait_for,
 )
 from tests.servers.sshd import SshdServer
@@ -224,22 +226,67 @@ def test_phonon_outage_within_the_retry_budget_ends_in_success(
 
 
 @pytest.mark.slow
-def test_phonon_timing_out_beyond_the_budget_fails_the_file_with_a_reason(
+def test_phonon_silent_beyond_the_budget_fails_the_file_and_blocks_a_blind_reupload(
     fleet: Fleet, sshd: SshdServer, service_log: io.StringIO
 ) -> None:
+    """Phonon takes the request and never answers: the calls may be placed, so the file
+    fails saying so, and the same list uploaded again is stopped as a duplicate."""
+    fleet.overrides["duplicate_window_hours"] = 24
     account, name, _, took = _phonon_pass(
-        fleet, sshd, lambda: fleet.phonon.inject("timeout", 100, delay=1.5)
+        fleet, sshd, lambda: fleet.phonon.inject("timeout", 100, after_receive=True, delay=1.5)
     )
     assert account.listing()["Failure"] == [name]
-    assert fleet.phonon.accepted_calls == []
     assert took < 60, "the retry budget bounds the time spent on one file"
     (mail,) = fleet.smtp.messages
     subject = str(mail.message["Subject"])
     assert subject.startswith(f"Upload failed: {name}")
-    assert "timed out" in subject, subject
+    assert "may have received the list" in subject, subject
+    assert "Check Phonon's call report" in _plain_body(mail)
     events = json_events(service_log.getvalue())
     assert count_events(events, "phonon.gave_up") == 1
     assert _errors(events).count("phonon.batch_rejected") == 1
+
+    again = upload_name(account.user_id)
+    (account.account.upload / again).write_bytes(
+        (account.account.dir / "Failure" / name).read_bytes()
+    )
+    requests = len(fleet.phonon.requests)
+    with Service(fleet.settings()) as service:
+        service.poll_once()
+    assert sorted(account.listing()["Failure"]) == sorted([name, again])
+    assert len(fleet.phonon.requests) == requests, "nothing is sent for the re-upload"
+    reupload = fleet.smtp.messages[1]
+    assert "Phonon did not answer" in _plain_body(reupload)
+    assert name in _plain_body(reupload), "the reason names the earlier upload"
+
+
+def test_phonon_unreachable_beyond_the_budget_says_nothing_was_scheduled(
+    fleet: Fleet, sshd: SshdServer
+) -> None:
+    with socket.socket() as closed:  # a port nobody listens on: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    fleet.overrides["phonon"] = {
+        "realtime_base_url": url,
+        "bulk_base_url": url,
+        "timeout_seconds": 1,
+        "retry_budget_seconds": 2,
+    }
+    account = fleet.add(sshd)
+    name, _ = account.drop()
+    with Service(fleet.settings()) as service:
+        service.poll_once()
+        (upload,) = service.store.recent()
+    assert account.listing()["Failure"] == [name]
+    assert upload.reason is not None
+    assert upload.reason.startswith("Phonon could not be reached"), upload.reason
+    assert "Nothing was scheduled" in upload.reason
+    # Nothing can have been called, so the same list may be uploaded again at once.
+    assert [b.status for b in service.store.batches(upload.id)] == ["failed"]
+
+
+def _plain_body(mail: Any) -> str:
+    return str(mail.message.get_body(("plain",)).get_content())
 
 
 # -- the mail server -----------------------------------------------------------------

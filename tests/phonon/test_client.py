@@ -216,6 +216,7 @@ def test_deadline_exhausted_raises_temporary_error_with_attempt_count(
     assert caught.value.http_status == 503
     assert clock() <= deadline  # never slept past the deadline
     assert phonon_stub.accepted_calls == []
+    assert caught.value.maybe_received, "a gateway's 503 may hide a request Phonon took"
 
 
 def test_retry_after_beyond_deadline_gives_up_at_once(
@@ -226,6 +227,7 @@ def test_retry_after_beyond_deadline_gives_up_at_once(
         client.send(DIALER, one_batch(), deadline=clock() + 60)
     assert clock.sleeps == []
     assert caught.value.retry_after == 3600
+    assert not caught.value.maybe_received, "a rate limit is an answer: not taken"
 
 
 def test_http_403_on_bulk_is_permanent(
@@ -249,6 +251,16 @@ def test_unreachable_phonon_is_temporary(clock: FakeClock, dead_url: str) -> Non
     assert "connection failed" in str(caught.value)
     assert isinstance(caught.value.__cause__, PhononTemporaryError)
     assert isinstance(caught.value.__cause__.__cause__, httpx.ConnectError)
+    assert not caught.value.maybe_received, "a refused connection carried nothing"
+
+
+def test_giving_up_after_a_read_timeout_says_phonon_may_have_the_batch(
+    client: PhononClient, phonon_stub: PhononStub, clock: FakeClock
+) -> None:
+    phonon_stub.inject("timeout", count=100, after_receive=True, delay=1.5)
+    with pytest.raises(PhononTemporaryError) as caught:
+        client.send(DIALER, one_batch(), deadline=clock() + 1)
+    assert caught.value.maybe_received
 
 
 def test_logs_never_carry_the_body_or_secret(

@@ -262,3 +262,34 @@ def test_a_first_migration_cut_short_leaves_nothing_behind_on_sqlite(
     _new(store)
     assert store.get("u1") is not None
     store.close()
+
+
+def test_duplicate_lookup_counts_a_failed_upload_phonon_may_have_received(store: Store) -> None:
+    for uid, status in (("refused", BatchStatus.FAILED), ("silent", BatchStatus.UNCERTAIN)):
+        _new(store, uid)
+        store.advance(uid, UploadState.CLAIMED, now=NOW)
+        store.advance(
+            uid,
+            UploadState.JUDGED,
+            now=NOW,
+            flow_id="abc",
+            destination="success",
+            content_sha256=uid * 8,
+            judged_at=NOW,
+            batches=[(b"x", 1)],
+        )
+        store.mark_batch(uid, 0, status, now=NOW)
+        store.update(uid, now=NOW, destination="failure")
+
+    def lookup(sha256: str) -> str | None:
+        found = store.find_duplicate(
+            customer_id="acme",
+            flow_id="abc",
+            sha256=sha256,
+            since=NOW - timedelta(hours=24),
+            exclude_id="new",
+        )
+        return None if found is None else found.id
+
+    assert lookup("refused" * 8) is None, "a list Phonon refused called nobody"
+    assert lookup("silent" * 8) == "silent"
