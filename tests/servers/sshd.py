@@ -123,6 +123,9 @@ class SshdServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     def config_text(self, extra_config: Sequence[str] = ()) -> str:
+        """The configuration; an ``extra_config`` ``Subsystem sftp ...`` line replaces ours
+        (sshd refuses a second definition), e.g. to deny some SFTP requests with ``-P``."""
+        own_subsystem = not any(line.startswith("Subsystem sftp ") for line in extra_config)
         lines = [
             f"Port {self.port}",
             "ListenAddress 127.0.0.1",
@@ -135,7 +138,7 @@ class SshdServer:
             "KbdInteractiveAuthentication no",
             "PermitRootLogin prohibit-password",
             "UsePAM no",
-            "Subsystem sftp internal-sftp",
+            *(["Subsystem sftp internal-sftp"] if own_subsystem else []),
             "LogLevel VERBOSE",
             "MaxStartups 100",
             "MaxSessions 100",
