@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FilePath,
     SecretStr,
     ValidationError,
     field_validator,
@@ -106,6 +107,9 @@ class SmtpConfig(_Model):
     username: str | None = None
     password: SecretStr | None = None
     timeout_seconds: float = Field(30, gt=0)
+    # PEM certificates to trust instead of the system's (a relay with a private CA);
+    # the server's certificate and name are verified either way.
+    ca_file: FilePath | None = None
 
 
 class EmailConfig(_Model):

@@ -98,7 +98,7 @@ class SmtpSender:
         try:
             if c.security == "ssl":
                 return smtplib.SMTP_SSL(
-                    c.host, c.port, timeout=c.timeout_seconds, context=ssl.create_default_context()
+                    c.host, c.port, timeout=c.timeout_seconds, context=self._tls_context()
                 )
             return smtplib.SMTP(c.host, c.port, timeout=c.timeout_seconds)
         except ssl.SSLError as exc:
@@ -106,9 +106,17 @@ class SmtpSender:
         except (OSError, smtplib.SMTPException) as exc:
             raise MailError(f"cannot connect to {self._target}: {_describe(exc)}") from exc
 
+    def _tls_context(self) -> ssl.SSLContext:
+        """The system's trusted CAs, or ``ca_file``'s; certificate and name always checked."""
+        ca_file = self._config.ca_file
+        try:
+            return ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise MailError(f"email.smtp.ca_file {ca_file} is not usable: {exc}") from exc
+
     def _start_tls(self, smtp: smtplib.SMTP) -> None:
         try:
-            smtp.starttls(context=ssl.create_default_context())
+            smtp.starttls(context=self._tls_context())
         except ssl.SSLError as exc:
             raise MailError(f"TLS failure with {self._target}: {_ssl_reason(exc)}") from exc
         except smtplib.SMTPNotSupportedError as exc:
@@ -306,7 +314,10 @@ def _describe(exc: BaseException) -> str:
 
 def _ssl_reason(exc: ssl.SSLError) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate not trusted ({exc.verify_message})"
+        return (
+            f"certificate not trusted ({exc.verify_message}); if the server's certificate "
+            "comes from a private CA, point email.smtp.ca_file at that CA"
+        )
     if exc.reason == "WRONG_VERSION_NUMBER":
         return "the server did not answer in TLS (check email.smtp.port and security)"
     return exc.reason or str(exc)

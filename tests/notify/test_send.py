@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from sftp_watcher.notify import (
 )
 from tests.notify.notices import KOLKATA, SENDER, success_notice
 from tests.servers.smtp import SmtpTestServer, count_connections
+from tests.servers.tls import TlsCertificates, make_certificates
 
 PASSWORD = "s3cret-Pa55word"
 
@@ -139,6 +140,47 @@ def test_ssl_against_a_plain_server_is_a_tls_failure(smtp_server: SmtpTestServer
     sender = SmtpSender(smtp_server.config(security="ssl"))
     with pytest.raises(MailError, match="TLS failure"):
         sender.send(render(success_notice(), sender=SENDER))
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> TlsCertificates:
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def tls_server(
+    request: pytest.FixtureRequest, certificates: TlsCertificates
+) -> Iterator[SmtpTestServer]:
+    server = SmtpTestServer(
+        username="mailer", password=PASSWORD, tls=request.param, certificates=certificates
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("tls_server", ["starttls", "ssl"], indirect=True)
+def test_tls_with_a_private_ca_verifies_the_server_and_logs_in(
+    tls_server: SmtpTestServer,
+) -> None:
+    SmtpSender(tls_server.config()).send(render(success_notice(), sender=SENDER))
+    (mail,) = tls_server.messages
+    assert mail.rcpt_tos == success_notice().recipients
+
+
+@pytest.mark.parametrize("tls_server", ["starttls", "ssl"], indirect=True)
+def test_tls_with_a_certificate_nobody_vouches_for_is_refused_with_the_fix(
+    tls_server: SmtpTestServer, tmp_path: Path
+) -> None:
+    stranger = make_certificates(tmp_path, name="Some Other CA")
+    sender = SmtpSender(tls_server.config(ca_file=stranger.ca_file))
+    with pytest.raises(MailError) as caught:
+        sender.send(render(success_notice(), sender=SENDER))
+    assert "TLS failure" in str(caught.value)
+    assert "certificate not trusted" in str(caught.value)
+    assert "email.smtp.ca_file" in str(caught.value)
+    assert PASSWORD not in _full_text(caught.value)
+    assert tls_server.messages == []
 
 
 def test_smtp_sender_repr_and_config_repr_hide_the_password() -> None:

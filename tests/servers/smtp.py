@@ -14,13 +14,14 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from sftp_watcher.config import SmtpConfig
+from tests.servers.tls import TlsCertificates
 
 HOST = "127.0.0.1"
 
@@ -70,8 +71,21 @@ class _Handler:
 class SmtpTestServer:
     """An aiosmtpd server on a fixed loopback port that can go down and come back."""
 
-    def __init__(self, *, username: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        tls: Literal["starttls", "ssl"] | None = None,
+        certificates: TlsCertificates | None = None,
+    ) -> None:
+        """``tls``: offer (and require) STARTTLS, or speak TLS from the first byte, with
+        ``certificates``' server certificate."""
+        if (tls is None) != (certificates is None):
+            raise ValueError("tls and certificates go together")
         self.host = HOST
+        self.tls = tls
+        self.certificates = certificates
         self.port = _free_port()
         self.username = username
         self.password = password
@@ -92,6 +106,12 @@ class SmtpTestServer:
             # Plain AUTH on loopback (aiosmtpd otherwise insists on TLS first). AUTH is
             # enforced at MAIL FROM, as aiosmtpd's auth_required warns without TLS.
             auth = {"authenticator": self._authenticate, "auth_require_tls": False}
+        if self.certificates is not None:
+            context = self.certificates.server_context()
+            if self.tls == "starttls":
+                auth |= {"tls_context": context, "require_starttls": True}
+            else:
+                auth |= {"ssl_context": context}
         # A Controller's event loop is closed when it stops, so each start needs a new one.
         controller = Controller(_Handler(self), hostname=self.host, port=self.port, **auth)
         controller.start()
@@ -107,7 +127,8 @@ class SmtpTestServer:
         values: dict[str, Any] = {
             "host": self.host,
             "port": self.port,
-            "security": "none",
+            "security": self.tls or "none",
+            "ca_file": self.certificates.ca_file if self.certificates else None,
             "username": self.username,
             "password": self.password,
             "timeout_seconds": 10,
