@@ -33,6 +33,29 @@ def test_manifests_and_dockerfile_pass_the_checks() -> None:
     assert checker.check_all(DEPLOY) == []
 
 
+# The Kubernetes release whose OpenAPI schemas the manifests are validated against.
+KUBERNETES_VERSION = "1.31.0"
+
+
+@pytest.mark.parametrize("path", sorted((DEPLOY / "kubernetes").glob("*.yaml")), ids=str)
+def test_manifests_are_valid_kubernetes_objects(path: Path) -> None:
+    """Strict schema validation (unknown fields refused), as `kubectl apply` would do it."""
+    import kubernetes_validate
+
+    for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_schema_validation_refuses_a_misspelt_field() -> None:
+    """The check above can fail: a typo in the Deployment is caught."""
+    import kubernetes_validate
+
+    (doc,) = yaml.safe_load_all((DEPLOY / "kubernetes" / "deployment.yaml").read_text())
+    doc["spec"]["template"]["spec"]["containers"][0]["livenessprobe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
 def copy_deploy(tmp_path: Path) -> Path:
     target = tmp_path / "deploy"
     shutil.copytree(DEPLOY, target)
@@ -125,6 +148,7 @@ def test_check_script_passes() -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok: kubernetes manifests and Dockerfile" in result.stdout
+    assert "ok: kubernetes manifests against the Kubernetes 1.31 schemas" in result.stdout
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
