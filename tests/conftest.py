@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.servers.smtp",
     "tests.servers.postgres",
     "tests.servers.rig",
+    "tests.servers.password_login",
 ]
 
 

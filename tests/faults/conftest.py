@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sftp_watcher.config import Settings, settings_from_mapping
+from sftp_watcher.config import Settings, SftpSourceConfig, settings_from_mapping
 from sftp_watcher.observability.logs import configure_logging
 from tests.servers.phonon_stub import PhononStub
 from tests.servers.rig import FLOW_ID, SECRET, csv_text, mobile, tomorrow_at
@@ -70,6 +70,14 @@ class FleetAccount:
         return [n for n in listing["Success"] + listing["Failure"] if not n.endswith(".errors.csv")]
 
 
+def _source_mapping(config: SftpSourceConfig) -> dict[str, Any]:
+    """The source as config.yaml holds it: JSON dumps mask secrets, the config needs them."""
+    source = config.model_dump(mode="json")
+    if config.password is not None:
+        source["password"] = config.password.get_secret_value()
+    return source
+
+
 @dataclass
 class Fleet:
     """Several customers (each its own SFTP account), the Phonon stub and the SMTP server."""
@@ -100,7 +108,7 @@ class Fleet:
                 "id": a.customer_id,
                 "user_id": a.user_id,
                 "emails": [f"ops@{a.customer_id}.example"],
-                "source": a.account.config.model_dump(mode="json"),
+                "source": _source_mapping(a.account.config),
                 "flows": [{"id": FLOW_ID, "type": "dialer", "security_id": SECRET}],
             }
             for a in self.accounts

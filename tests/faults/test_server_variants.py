@@ -1,8 +1,8 @@
-"""SFTP servers that differ from stock OpenSSH (SPEC 3): the pipeline relies on none of it.
+"""SFTP servers set up otherwise than our test sshd (SPEC 3, 7).
 
 A real sshd with SFTP requests denied stands in for servers that lack OpenSSH's
 extensions: the claim and the archive use plain SFTPv3 renames onto names known to be
-free, so nothing changes for the customer.
+free, so nothing changes for the customer. Another takes passwords only.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 
 from sftp_watcher.service import Service
 from tests.faults.conftest import Fleet
+from tests.servers.password_login import PasswordLogin
 from tests.servers.sshd import SshdServer
 
 pytestmark = pytest.mark.sshd
@@ -70,3 +71,38 @@ def test_the_variant_server_really_refuses_posix_rename(
     finally:
         client.close()
     assert (upload / "b").exists()
+
+
+def test_password_login_runs_the_whole_pipeline(
+    fleet: Fleet, password_login: PasswordLogin
+) -> None:
+    account = fleet.add(
+        password_login.server,
+        username=password_login.username,
+        password=password_login.password,
+        private_key=None,
+    )
+    password_login.own(account.account.dir)
+    name, numbers = account.drop(rows=2)
+    with Service(fleet.settings()) as service:
+        service.poll_once()
+    assert account.listing()["Success"] == [name]
+    assert sorted(c["contact-numbers"][0] for c in fleet.phonon.accepted_calls) == sorted(numbers)
+
+
+def test_a_wrong_password_makes_the_account_unreachable_not_the_files_lost(
+    fleet: Fleet, password_login: PasswordLogin
+) -> None:
+    account = fleet.add(
+        password_login.server,
+        username=password_login.username,
+        password="not-" + password_login.password,
+        private_key=None,
+    )
+    password_login.own(account.account.dir)
+    name, _ = account.drop()
+    with Service(fleet.settings()) as service:
+        (sweep,) = service.poll_once().sweeps
+    assert sweep.error is not None and "tried password" in sweep.error, sweep.error
+    assert password_login.password not in sweep.error
+    assert account.listing()["Upload"] == [name], "the file waits for a working login"

@@ -25,6 +25,7 @@ from tests.onboarding.helpers import (
     output_of,
     statuses,
 )
+from tests.servers.password_login import PasswordLogin
 from tests.servers.phonon_stub import PhononStub
 from tests.servers.smtp import SmtpTestServer
 from tests.servers.sshd import SftpAccount, SshdServer
@@ -429,3 +430,30 @@ def test_a_known_hosts_entry_for_another_key_is_a_mismatch_showing_both_fingerpr
     assert fingerprint(other) in host_key["detail"]
     assert fingerprint(sshd.host_key_line) in host_key["detail"]
     assert statuses(report)["authentication"] == "skip"
+
+
+def _password_source(login: PasswordLogin, password: str) -> dict[str, Any]:
+    name = f"pw{free_port()}"
+    login.own(login.server.add_account(name))
+    config = login.server.source_config(
+        name, username=login.username, private_key=None, password=password
+    )
+    return {**config.model_dump(mode="json", exclude_none=True), "password": password}
+
+
+def test_a_password_login_passes_and_a_wrong_password_is_named(
+    password_login: PasswordLogin, flow: PhononStub, tmp_path: Path
+) -> None:
+    good = make_settings(tmp_path, _password_source(password_login, password_login.password), flow)
+    report = run_setup_test(good, "acme")
+    assert statuses(report)["authentication"] == "pass", report.render_text()
+    assert statuses(report)["permissions Upload/"] == "pass", report.render_text()
+
+    wrong = "not-" + password_login.password
+    bad = make_settings(tmp_path / "bad", _password_source(password_login, wrong), flow)
+    report = run_setup_test(bad, "acme")
+    auth = by_name(report)["authentication"]
+    assert auth["status"] == "fail"
+    assert "password" in auth["detail"]
+    assert "source.password" in auth["fix"], auth
+    assert wrong not in output_of(report) and password_login.password not in output_of(report)

@@ -123,10 +123,10 @@ class SshdServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     def config_text(self, extra_config: Sequence[str] = ()) -> str:
-        """The configuration; an ``extra_config`` ``Subsystem sftp ...`` line replaces ours
-        (sshd refuses a second definition), e.g. to deny some SFTP requests with ``-P``."""
-        own_subsystem = not any(line.startswith("Subsystem sftp ") for line in extra_config)
-        lines = [
+        """The configuration. sshd keeps the first value of a keyword (and refuses a second
+        ``Subsystem sftp``), so an ``extra_config`` line replaces ours for its keyword:
+        ``PasswordAuthentication yes``, or ``Subsystem sftp internal-sftp -P ...``."""
+        own = [
             f"Port {self.port}",
             "ListenAddress 127.0.0.1",
             f"HostKey {self._host_key_path}",
@@ -138,13 +138,14 @@ class SshdServer:
             "KbdInteractiveAuthentication no",
             "PermitRootLogin prohibit-password",
             "UsePAM no",
-            *(["Subsystem sftp internal-sftp"] if own_subsystem else []),
+            "Subsystem sftp internal-sftp",
             "LogLevel VERBOSE",
             "MaxStartups 100",
             "MaxSessions 100",
-            *extra_config,
         ]
-        return "\n".join(lines) + "\n"
+        replaced = {line.split()[0].lower() for line in extra_config if line.strip()}
+        kept = [line for line in own if line.split()[0].lower() not in replaced]
+        return "\n".join([*kept, *extra_config]) + "\n"
 
     def start(self, extra_config: Sequence[str] = ()) -> None:
         """Start sshd on ``self.port`` and wait until it greets with an SSH banner."""
