@@ -51,6 +51,11 @@ _NEXT: dict[UploadState, frozenset[UploadState]] = {
 FINAL_STATES = frozenset({UploadState.DONE, UploadState.ABANDONED})
 
 
+def predecessors(state: UploadState) -> frozenset[UploadState]:
+    """The states an upload may move to ``state`` from."""
+    return frozenset(s for s, following in _NEXT.items() if state in following)
+
+
 def check_transition(upload_id: str, current: UploadState, target: UploadState) -> None:
     if target not in _NEXT[current]:
         raise InvalidTransition(f"upload {upload_id}: cannot go from {current} to {target}")

@@ -6,6 +6,7 @@ completed step. Objects handed out are detached snapshots: read them, don't modi
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from sftp_watcher.state.models import (
     Upload,
     UploadState,
     check_transition,
+    predecessors,
 )
 
 _MIGRATIONS = "sftp_watcher.state:migrations"
@@ -173,18 +175,31 @@ class Store:
         with its detail), when one transaction records several steps. ``mark``: a batch's
         answer recorded with it; ``email``: the upload's email queued with it (once).
         """
+        chain = [*via, (target, detail)]
+        for (before, _), (after, _) in itertools.pairwise(chain):
+            check_transition(upload_id, before, after)
+        first = chain[0][0]
+        values = {"state": target.value, "updated_at": now, **fields}
+        if target in FINAL_STATES:
+            values["finished_at"] = now
+        # One statement checks the state, locks the row and moves it: a concurrent
+        # writer's update is waited for, then this one matches nothing.
+        move = (
+            update(_UPLOADS)
+            .where(
+                _UPLOADS.c.id == upload_id,
+                _UPLOADS.c.state.in_([s.value for s in predecessors(first)]),
+            )
+            .values(values)
+            .returning(*_UPLOADS.c)
+        )
         with self._transaction() as connection:
-            row = self._locked_upload(connection, upload_id)
-            current = UploadState(row["state"])
-            steps = []
-            for state, step_detail in (*via, (target, detail)):
-                check_transition(upload_id, current, state)
-                steps.append(_step(upload_id, state, now, step_detail))
-                current = state
-            values = {"state": target.value, "updated_at": now, **fields}
-            if target in FINAL_STATES:
-                values["finished_at"] = now
-            connection.execute(update(_UPLOADS).where(_UPLOADS.c.id == upload_id), values)
+            row = connection.execute(move).mappings().first()
+            if row is None:
+                current = UploadState(self._locked_upload(connection, upload_id)["state"])
+                check_transition(upload_id, current, first)  # raises: that is why it failed
+                raise StateError(f"upload {upload_id} could not move to {target}")
+            steps = [_step(upload_id, state, now, step_detail) for state, step_detail in chain]
             connection.execute(insert(_STEPS), steps)
             if batches:
                 rows = [
@@ -196,7 +211,7 @@ class Store:
                 _mark(connection, upload_id, mark, now)
             if email is not None:
                 _queue(connection, upload_id, email, now)
-        return Upload(**(dict(row) | values))
+        return Upload(**row)
 
     def update(self, upload_id: str, *, now: datetime, **fields: Any) -> None:
         """Record a decision inside the current state (e.g. the archive name, before moving)."""

@@ -340,10 +340,11 @@ def test_state_database_briefly_unavailable(
                 numbers += account.drop()[1]
             assert service.poll_once().unreachable == ()
 
-            # Cut the database while the next upload waits for Phonon's answer: recording
+            # Cut the database while the next uploads wait for Phonon's answer: recording
             # the sent batch fails, and the upload must resume without calling anyone twice.
+            # Both accounts' requests are held, so neither can finish before the cut.
             requests = len(fleet.phonon.requests)
-            fleet.phonon.inject("timeout", after_receive=True, delay=1.5)
+            fleet.phonon.inject("timeout", 2, after_receive=True, delay=1.5)
             cut = threading.Thread(
                 target=_pause_when,
                 args=(proxy, lambda: len(fleet.phonon.requests) > requests),
