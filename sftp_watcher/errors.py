@@ -111,27 +111,10 @@ class RemoteOperationFailed(SourceError):
 
 
 class PhononError(WatcherError):
-    """The Phonon outbound API did not accept a batch."""
+    """The Phonon outbound API did not accept a batch.
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: int | None = None,
-        http_status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        self.code = code
-        self.http_status = http_status
-        self.retry_after = retry_after
-        super().__init__(message)
-
-
-class PhononTemporaryError(PhononError):
-    """Timeout, connection error, HTTP 429/5xx or body code 500: retry with backoff.
-
-    ``maybe_received``: raised once retrying gave up, after an attempt whose request may
-    have reached Phonon although no answer came back.
+    ``maybe_received``: retrying gave up after an attempt whose request may have reached
+    Phonon although no answer came back (only ever set on a ``PhononTemporaryError``).
     """
 
     def __init__(
@@ -143,8 +126,15 @@ class PhononTemporaryError(PhononError):
         retry_after: float | None = None,
         maybe_received: bool = False,
     ) -> None:
-        super().__init__(message, code=code, http_status=http_status, retry_after=retry_after)
+        self.code = code
+        self.http_status = http_status
+        self.retry_after = retry_after
         self.maybe_received = maybe_received
+        super().__init__(message)
+
+
+class PhononTemporaryError(PhononError):
+    """Timeout, connection error, HTTP 429/5xx or body code 500: retry with backoff."""
 
 
 class PhononRejected(PhononError):

@@ -321,7 +321,7 @@ class Pipeline:
             result = self.trigger.send(flow, request, deadline=deadline, resumed=resumed)
             crashpoint("phonon.after_send")
         except (PhononRejected, PhononTemporaryError) as exc:
-            uncertain = isinstance(exc, PhononTemporaryError) and exc.maybe_received
+            uncertain = exc.maybe_received
             log.error(
                 "phonon.batch_rejected", code=exc.code, error=str(exc), maybe_received=uncertain
             )

@@ -14,7 +14,7 @@ import paramiko
 import pytest
 
 from sftp_watcher.service import Service
-from tests.faults.conftest import Fleet
+from tests.faults.conftest import Fleet, FleetAccount
 from tests.servers.password_login import PasswordLogin
 from tests.servers.sshd import SshdServer
 
@@ -76,13 +76,7 @@ def test_the_variant_server_really_refuses_posix_rename(
 def test_password_login_runs_the_whole_pipeline(
     fleet: Fleet, password_login: PasswordLogin
 ) -> None:
-    account = fleet.add(
-        password_login.server,
-        username=password_login.username,
-        password=password_login.password,
-        private_key=None,
-    )
-    password_login.own(account.account.dir)
+    account = _password_account(fleet, password_login, password_login.password)
     name, numbers = account.drop(rows=2)
     with Service(fleet.settings()) as service:
         service.poll_once()
@@ -93,16 +87,16 @@ def test_password_login_runs_the_whole_pipeline(
 def test_a_wrong_password_makes_the_account_unreachable_not_the_files_lost(
     fleet: Fleet, password_login: PasswordLogin
 ) -> None:
-    account = fleet.add(
-        password_login.server,
-        username=password_login.username,
-        password="not-" + password_login.password,
-        private_key=None,
-    )
-    password_login.own(account.account.dir)
+    account = _password_account(fleet, password_login, "not-" + password_login.password)
     name, _ = account.drop()
     with Service(fleet.settings()) as service:
         (sweep,) = service.poll_once().sweeps
     assert sweep.error is not None and "tried password" in sweep.error, sweep.error
     assert password_login.password not in sweep.error
     assert account.listing()["Upload"] == [name], "the file waits for a working login"
+
+
+def _password_account(fleet: Fleet, login: PasswordLogin, password: str) -> FleetAccount:
+    account = fleet.add(login.server, username=login.username, password=password, private_key=None)
+    login.own(account.account.dir)
+    return account

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.sshd import SshdServer, find_sshd
+from tests.servers.sshd import SshdServer, find_sshd, unavailable
 
 
 @dataclass(frozen=True)
@@ -34,17 +34,11 @@ class PasswordLogin:
             shutil.chown(path, self.username)
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("SFTP_WATCHER_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (SFTP_WATCHER_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def password_login() -> Iterator[PasswordLogin]:
     sshd_path = find_sshd()
     if sshd_path is None:
-        _unavailable("OpenSSH sshd is not installed")
+        unavailable("OpenSSH sshd is not installed")
     if os.geteuid() != 0 or shutil.which("useradd") is None:
         pytest.skip("creating a system user for a password login needs root and useradd")
     assert sshd_path is not None

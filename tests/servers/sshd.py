@@ -261,7 +261,8 @@ class SshdServer:
         raise RuntimeError(f"sshd did not answer on port {self.port}:\n{self.log()}")
 
 
-def _unavailable(reason: str) -> None:
+def unavailable(reason: str) -> None:
+    """Skip, or fail where CI promises the servers (SFTP_WATCHER_REQUIRE_SERVICES=1)."""
     if os.environ.get("SFTP_WATCHER_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{reason} (SFTP_WATCHER_REQUIRE_SERVICES=1)")
     pytest.skip(reason)
@@ -272,9 +273,9 @@ def sshd() -> Iterator[SshdServer]:
     """A running OpenSSH server for the whole test session."""
     sshd_path = find_sshd()
     if sshd_path is None:
-        _unavailable("OpenSSH sshd is not installed")
+        unavailable("OpenSSH sshd is not installed")
     if shutil.which("ssh-keygen") is None:
-        _unavailable("ssh-keygen is not installed")
+        unavailable("ssh-keygen is not installed")
     assert sshd_path is not None
     with tempfile.TemporaryDirectory(prefix="sftp-watcher-sshd-") as tmp:
         server = SshdServer(Path(tmp), sshd_path)

@@ -81,37 +81,37 @@ def test_batch_attempts_are_counted(store: Store) -> None:
     assert (batch.status, batch.attempts, batch.request_id) == ("sent", 2, "r1")
 
 
-def test_duplicate_lookup_finds_earlier_successful_upload_in_window(store: Store) -> None:
-    for uid, when in (("old", NOW - timedelta(hours=30)), ("recent", NOW - timedelta(hours=2))):
-        _new(store, uid)
-        store.advance(uid, UploadState.CLAIMED, now=when)
-        store.advance(
-            uid,
-            UploadState.JUDGED,
-            now=when,
-            flow_id="abc",
-            destination="success",
-            content_sha256="a" * 64,
-            judged_at=when,
-        )
+def _judged_as(store: Store, uid: str, when: datetime, sha256: str, **fields: Any) -> None:
+    _new(store, uid)
+    store.advance(uid, UploadState.CLAIMED, now=when)
+    store.advance(
+        uid,
+        UploadState.JUDGED,
+        now=when,
+        flow_id="abc",
+        destination="success",
+        content_sha256=sha256,
+        judged_at=when,
+        **fields,
+    )
+
+
+def _duplicate_id(store: Store, sha256: str, flow_id: str = "abc") -> str | None:
     found = store.find_duplicate(
         customer_id="acme",
-        flow_id="abc",
-        sha256="a" * 64,
+        flow_id=flow_id,
+        sha256=sha256,
         since=NOW - timedelta(hours=24),
         exclude_id="new",
     )
-    assert found is not None and found.id == "recent"
-    assert (
-        store.find_duplicate(
-            customer_id="acme",
-            flow_id="other",
-            sha256="a" * 64,
-            since=NOW - timedelta(hours=24),
-            exclude_id="new",
-        )
-        is None
-    )
+    return None if found is None else found.id
+
+
+def test_duplicate_lookup_finds_earlier_successful_upload_in_window(store: Store) -> None:
+    for uid, when in (("old", NOW - timedelta(hours=30)), ("recent", NOW - timedelta(hours=2))):
+        _judged_as(store, uid, when, "a" * 64)
+    assert _duplicate_id(store, "a" * 64) == "recent"
+    assert _duplicate_id(store, "a" * 64, flow_id="other") is None
 
 
 def test_outbox_queues_one_email_per_upload_and_retries(store: Store) -> None:
@@ -266,30 +266,8 @@ def test_a_first_migration_cut_short_leaves_nothing_behind_on_sqlite(
 
 def test_duplicate_lookup_counts_a_failed_upload_phonon_may_have_received(store: Store) -> None:
     for uid, status in (("refused", BatchStatus.FAILED), ("silent", BatchStatus.UNCERTAIN)):
-        _new(store, uid)
-        store.advance(uid, UploadState.CLAIMED, now=NOW)
-        store.advance(
-            uid,
-            UploadState.JUDGED,
-            now=NOW,
-            flow_id="abc",
-            destination="success",
-            content_sha256=uid * 8,
-            judged_at=NOW,
-            batches=[(b"x", 1)],
-        )
+        _judged_as(store, uid, NOW, uid * 8, batches=[(b"x", 1)])
         store.mark_batch(uid, 0, status, now=NOW)
         store.update(uid, now=NOW, destination="failure")
-
-    def lookup(sha256: str) -> str | None:
-        found = store.find_duplicate(
-            customer_id="acme",
-            flow_id="abc",
-            sha256=sha256,
-            since=NOW - timedelta(hours=24),
-            exclude_id="new",
-        )
-        return None if found is None else found.id
-
-    assert lookup("refused" * 8) is None, "a list Phonon refused called nobody"
-    assert lookup("silent" * 8) == "silent"
+    assert _duplicate_id(store, "refused" * 8) is None, "a list Phonon refused called nobody"
+    assert _duplicate_id(store, "silent" * 8) == "silent"
