@@ -25,6 +25,7 @@ from tests.onboarding.helpers import (
     output_of,
     statuses,
 )
+from tests.servers.black_hole import black_hole_port
 from tests.servers.password_login import PasswordLogin
 from tests.servers.phonon_stub import PhononStub
 from tests.servers.smtp import SmtpTestServer
@@ -360,6 +361,20 @@ def test_a_port_where_nothing_listens_is_a_refused_connection(
     assert f"nothing listens on port {port}" in tcp["detail"]
     assert "firewall" in tcp["fix"]
     assert statuses(report)["dns"] == "pass"
+    assert statuses(report)["ssh"] == "skip"
+
+
+def test_a_port_that_never_answers_is_a_timeout_that_blames_a_firewall(
+    sftp_account: SftpAccount, flow: PhononStub, tmp_path: Path
+) -> None:
+    with black_hole_port() as port:
+        source = sftp_source(sftp_account, port=port, connect_timeout_seconds=1)
+        report = run_setup_test(make_settings(tmp_path, source, flow), "acme")
+
+    tcp = by_name(report)["tcp"]
+    assert tcp["status"] == "fail"
+    assert tcp["detail"] == f"no answer from 127.0.0.1:{port} within 1 s"
+    assert "firewall" in tcp["fix"] and "egress IP" in tcp["fix"]
     assert statuses(report)["ssh"] == "skip"
 
 

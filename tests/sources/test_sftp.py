@@ -13,6 +13,7 @@ import pytest
 from sftp_watcher.config import SftpSourceConfig
 from sftp_watcher.errors import (
     AuthenticationFailed,
+    ConnectFailed,
     FileRejected,
     HostKeyMismatch,
     RemoteFileNotFound,
@@ -24,6 +25,7 @@ from sftp_watcher.sources.base import Folder
 from sftp_watcher.sources.hostkeys import fingerprint
 from sftp_watcher.sources.names import free_name
 from sftp_watcher.sources.sftp import SessionLimiter, SftpSource
+from tests.servers.black_hole import black_hole_port
 from tests.servers.sshd import SftpAccount, SshdServer
 
 pytestmark = pytest.mark.sshd
@@ -218,6 +220,16 @@ def test_a_server_that_stops_answering_times_out_and_the_next_open_reconnects(
         assert src.list(Folder.UPLOAD) == []
     finally:
         src.close()
+
+
+def test_a_connection_nobody_answers_times_out_as_configured(sftp_account: SftpAccount) -> None:
+    with black_hole_port() as port:
+        src = source(sftp_account, port=port, connect_timeout_seconds=0.5)
+        with pytest.raises(ConnectFailed) as caught:
+            src.open()
+    assert caught.value.reason == "timeout"
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert not src.connected
 
 
 def test_session_cap_per_host_blocks_extra_sessions_until_one_closes(
