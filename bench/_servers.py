@@ -21,7 +21,6 @@ from typing import Any, Protocol, TypeVar
 import paramiko
 
 from sftp_watcher.observability.logs import configure_logging
-from tests.servers.phonon_stub import PhononStub
 from tests.servers.rig import FLOW_ID, SECRET, USER_ID, mobile
 from tests.servers.sshd import SshdServer, find_sshd
 
@@ -62,16 +61,6 @@ def sshd_server(extra_config: Sequence[str] = MANY_ACCOUNTS_SSHD) -> Iterator[Ss
             yield server
         finally:
             server.stop()
-
-
-@contextmanager
-def phonon_stub() -> Iterator[PhononStub]:
-    stub = PhononStub()
-    stub.register_flow(FLOW_ID, SECRET)
-    try:
-        yield stub
-    finally:
-        stub.close()
 
 
 def customer(name: str, source: dict[str, Any]) -> dict[str, Any]:

@@ -26,11 +26,11 @@ import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench._peers import peer_servers
 from bench._servers import (
     call_list,
     emit,
     file_name,
-    phonon_stub,
     settings_mapping,
     sftp_customers,
     sshd_server,
@@ -58,7 +58,7 @@ def main(accounts: int = ACCOUNTS, files: int = FILES) -> None:
         root = Path(tmp)
         customers = sftp_customers(sshd, accounts)
         dirs = [Path(c["source"]["upload_dir"]).parent for c in customers]
-        with phonon_stub() as phonon:
+        with peer_servers() as phonon:
             results = {}
             first = 1
             for replicas in (1, 2):
