@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 
 class PhononHosts(Protocol):
-    """The stub in this process, or the one in bench._peers' process."""
+    """Where the Phonon stub listens (bench._peers runs it in a process of its own)."""
 
     realtime_url: str
     bulk_url: str
