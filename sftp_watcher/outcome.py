@@ -1,8 +1,10 @@
-"""What a judgement and Phonon's answers add up to: the recorded summary and the outcome label."""
+"""What a judgement and Phonon's answers add up to: the recorded summary, the outcome
+label, and the reasons the customer reads."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import tzinfo
 from typing import Any
 
 from sftp_watcher.calllist import Outcome, Report
@@ -10,6 +12,9 @@ from sftp_watcher.state.models import Batch, BatchStatus, Upload
 
 # Row errors kept in the state database for the email; the full list is in .errors.csv.
 MAX_ROW_ERRORS_KEPT = 50
+
+# Batches Phonon did not take: refused for good, or given up on without an answer.
+UNANSWERED = (BatchStatus.FAILED.value, BatchStatus.UNCERTAIN.value)
 
 
 def with_file_error(report: Report, reason: str) -> Report:
@@ -27,6 +32,36 @@ def outcome_label(upload: Upload) -> str:
     if report.get("duplicate_of"):
         return "duplicate"
     return "failed" if report.get("phonon_errors") else "rejected"
+
+
+def phonon_error_lines(batches: list[Batch]) -> list[str]:
+    """``batch 2: 212 Insufficient Balance`` for each batch not taken (or taken in part)."""
+    return [
+        f"batch {b.index + 1}: {b.code if b.code is not None else 'no answer'} {b.message}"
+        for b in batches
+        if b.status in UNANSWERED or b.code == 209
+    ]
+
+
+def duplicate_reason(earlier: Upload, flow_id: str | None, tz: tzinfo) -> str:
+    """Why a list is not sent again: ``earlier`` called (or may have called) its people."""
+    when = (earlier.judged_at or earlier.created_at).astimezone(tz)
+    where = (
+        f"for flow {flow_id} as {earlier.original_name} on {when:%d %b %Y %H:%M %Z} "
+        f"(upload {earlier.id})"
+    )
+    if earlier.destination != "success":
+        return (
+            f"the same list was sent to Phonon {where} and Phonon did not answer, so it may "
+            "be placing those calls; it was not sent again so nobody is called twice. Check "
+            "Phonon's call report, and upload it again after the duplicate window if nobody "
+            "was called."
+        )
+    return (
+        f"the same list was already processed {where}; it was not scheduled again so "
+        "nobody is called twice. Upload it again after the duplicate window if the repeat "
+        "is intended."
+    )
 
 
 def phonon_failure_reason(failed: list[Batch], phonon_errors: list[str]) -> str:

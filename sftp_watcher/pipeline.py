@@ -35,7 +35,10 @@ from sftp_watcher.notify import render
 from sftp_watcher.notify.summary import notice_for
 from sftp_watcher.observability import metrics
 from sftp_watcher.outcome import (
+    UNANSWERED,
+    duplicate_reason,
     outcome_label,
+    phonon_error_lines,
     phonon_failure_reason,
     report_summary,
     with_file_error,
@@ -157,7 +160,8 @@ class Pipeline:
         earlier = self._duplicate_of(upload, report, sha256, now)
         duplicate_id = earlier.id if earlier is not None else None
         if earlier is not None:
-            report = with_file_error(report, self._duplicate_reason(earlier, report))
+            why = duplicate_reason(earlier, report.flow_id, self.rules.timezone)
+            report = with_file_error(report, why)
             log.warning("file.duplicate", earlier_upload_id=earlier.id)
         flow = self.customer.flow(report.flow_id) if report.flow_id else None
         bodies: list[tuple[bytes, int]] = []
@@ -228,23 +232,6 @@ class Pipeline:
             exclude_id=upload.id,
         )
 
-    def _duplicate_reason(self, earlier: Upload, report: Report) -> str:
-        when = (earlier.judged_at or earlier.created_at).astimezone(self.rules.timezone)
-        if earlier.destination != "success":
-            return (
-                f"the same list was sent to Phonon for flow {report.flow_id} as "
-                f"{earlier.original_name} on {when:%d %b %Y %H:%M %Z} (upload {earlier.id}) "
-                "and Phonon did not answer, so it may be placing those calls; it was not "
-                "sent again so nobody is called twice. Check Phonon's call report, and "
-                "upload it again after the duplicate window if nobody was called."
-            )
-        return (
-            f"the same list was already processed for flow {report.flow_id} as "
-            f"{earlier.original_name} on {when:%d %b %Y %H:%M %Z} (upload {earlier.id}); "
-            "it was not scheduled again so nobody is called twice. "
-            "Upload it again after the duplicate window if the repeat is intended."
-        )
-
     def _trigger(self, upload: Upload, batches: list[Batch] | None = None) -> Upload:
         flow = self.customer.flow(upload.flow_id) if upload.flow_id else None
         if batches is None:
@@ -264,12 +251,8 @@ class Pipeline:
                 last = answers[batch.index] = self._send(upload, flow, batch, deadline)
         final = [_answered(b, answers.get(b.index)) for b in batches]
         sent = [b for b in final if b.status == BatchStatus.SENT.value]
-        failed = [b for b in final if b.status in _UNANSWERED]
-        phonon_errors = [
-            f"batch {b.index + 1}: {b.code if b.code is not None else 'no answer'} {b.message}"
-            for b in final
-            if b.status in _UNANSWERED or b.code == 209
-        ]
+        failed = [b for b in final if b.status in UNANSWERED]
+        phonon_errors = phonon_error_lines(final)
         fields: dict[str, Any] = {"rows_triggered": sum(b.calls for b in sent)}
         if final and not sent:
             fields["destination"] = "failure"
@@ -321,19 +304,18 @@ class Pipeline:
             result = self.trigger.send(flow, request, deadline=deadline, resumed=resumed)
             crashpoint("phonon.after_send")
         except (PhononRejected, PhononTemporaryError) as exc:
-            uncertain = exc.maybe_received
             log.error(
-                "phonon.batch_rejected", code=exc.code, error=str(exc), maybe_received=uncertain
+                "phonon.batch_rejected",
+                code=exc.code,
+                error=str(exc),
+                maybe_received=exc.maybe_received,
             )
             metrics.record_phonon_error(upload.flow_id or "", exc.code or "none")
-            if not uncertain:
-                return BatchMark(
-                    batch.index, BatchStatus.FAILED, {"code": exc.code, "message": str(exc)}
-                )
-            message = f"{exc}; Phonon may have received these calls and may be placing them"
-            return BatchMark(
-                batch.index, BatchStatus.UNCERTAIN, {"code": exc.code, "message": message}
-            )
+            status, message = BatchStatus.FAILED, str(exc)
+            if exc.maybe_received:
+                status = BatchStatus.UNCERTAIN
+                message += "; Phonon may have received these calls and may be placing them"
+            return BatchMark(batch.index, status, {"code": exc.code, "message": message})
         metrics.record_phonon_batch(upload.flow_id or "", result.code)
         extra: dict[str, Any] = {"message": result.message}
         if result.partial:
@@ -455,7 +437,6 @@ class Pipeline:
 
 
 _UNSENT = (BatchStatus.PENDING.value, BatchStatus.SENDING.value)
-_UNANSWERED = (BatchStatus.FAILED.value, BatchStatus.UNCERTAIN.value)
 
 
 def _folder(destination: str | None) -> Folder:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -51,6 +52,7 @@ _NEXT: dict[UploadState, frozenset[UploadState]] = {
 FINAL_STATES = frozenset({UploadState.DONE, UploadState.ABANDONED})
 
 
+@cache
 def predecessors(state: UploadState) -> frozenset[UploadState]:
     """The states an upload may move to ``state`` from."""
     return frozenset(s for s, following in _NEXT.items() if state in following)

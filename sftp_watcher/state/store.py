@@ -330,20 +330,6 @@ class Store:
             if not isinstance(exc.__cause__, IntegrityError):
                 raise
 
-    def due_emails(self, now: datetime, *, limit: int = 50) -> list[OutboxEmail]:
-        with self.session() as session:
-            return list(
-                session.scalars(
-                    select(OutboxEmail)
-                    .where(
-                        OutboxEmail.status == EmailStatus.PENDING.value,
-                        OutboxEmail.next_attempt_at <= now,
-                    )
-                    .order_by(OutboxEmail.next_attempt_at)
-                    .limit(limit)
-                )
-            )
-
     @contextmanager
     def claim_due_email(self, now: datetime) -> Iterator[OutboxEmail | None]:
         """The oldest due email (or None), locked while the block runs; record the attempt
@@ -389,15 +375,6 @@ class Store:
                 select(func.count()).where(OutboxEmail.status == EmailStatus.PENDING.value)
             )
             return int(count or 0)
-
-    def email_attempted(
-        self, upload_id: str, *, sent: bool, now: datetime, retry_at: datetime, error: str | None
-    ) -> None:
-        with self.session() as session:
-            email = session.get(OutboxEmail, upload_id)
-            if email is None:
-                return
-            self.record_attempt(email, sent=sent, now=now, retry_at=retry_at, error=error)
 
     def email_for(self, upload_id: str) -> OutboxEmail | None:
         with self.session() as session:

@@ -120,12 +120,15 @@ def test_outbox_queues_one_email_per_upload_and_retries(store: Store) -> None:
             upload_id="u1", message_id="<u1@x>", recipients=["a@b.c"], raw=b"raw", now=NOW
         )
     assert store.pending_email_count() == 1
-    store.email_attempted(
-        "u1", sent=False, now=NOW, retry_at=NOW + timedelta(minutes=1), error="down"
-    )
-    assert store.due_emails(NOW) == []
-    assert [e.upload_id for e in store.due_emails(NOW + timedelta(minutes=2))] == ["u1"]
-    store.email_attempted("u1", sent=True, now=NOW, retry_at=NOW, error=None)
+    with store.claim_due_email(NOW) as email:
+        assert email is not None
+        retry_at = NOW + timedelta(minutes=1)
+        store.record_attempt(email, sent=False, now=NOW, retry_at=retry_at, error="down")
+    with store.claim_due_email(NOW) as email:
+        assert email is None  # not due again before retry_at
+    with store.claim_due_email(NOW + timedelta(minutes=2)) as email:
+        assert email is not None and email.upload_id == "u1"
+        store.record_attempt(email, sent=True, now=NOW, retry_at=NOW, error=None)
     assert store.pending_email_count() == 0
 
 
