@@ -2,17 +2,24 @@
 
 Rendering is pure: the same notice gives the same message, ``Message-ID`` and
 ``Date`` included, so a resend after a crash is recognised as the same email.
+
+Messages are built with the ``email`` package's MIME classes under its compat32 policy:
+the modern ``EmailMessage`` parses every header it is given into objects and folds them
+back, which made one email cost more than the database steps of its upload. Headers are
+plain text here, non-ASCII encoded by the package (RFC 2047), bodies quoted-printable.
 """
 
 from __future__ import annotations
 
-import email.policy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.charset import QP, Charset
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,11 +87,15 @@ def subject_for(notice: UploadNotice) -> str:
     return _collapse(subject)
 
 
-def render(notice: UploadNotice, *, sender: str, max_rows_shown: int = 20) -> EmailMessage:
+def render(notice: UploadNotice, *, sender: str, max_rows_shown: int = 20) -> Message:
     """The email for one upload: plain text and HTML alternatives, fixed ``Message-ID``."""
     context = _context(notice, max_rows_shown)
     env = _environment()
-    message = _new_message(
+    message = MIMEMultipart("alternative")
+    message.attach(_text_part(env.get_template("upload.text.j2").render(context), "plain"))
+    message.attach(_text_part(env.get_template("upload.html.j2").render(context), "html"))
+    _address(
+        message,
         sender=sender,
         recipients=notice.recipients,
         subject=subject_for(notice),
@@ -92,51 +103,72 @@ def render(notice: UploadNotice, *, sender: str, max_rows_shown: int = 20) -> Em
         message_id=f"<{_id_part(notice.upload_id)}@{_sender_domain(sender)}>",
     )
     message["X-Sftp-Watcher-Upload-Id"] = _collapse(notice.upload_id)
-    message.set_content(env.get_template("upload.text.j2").render(context))
-    message.add_alternative(env.get_template("upload.html.j2").render(context), subtype="html")
     return message
 
 
 def render_test_email(
     customer_id: str, recipients: Sequence[str], *, sender: str, now: datetime
-) -> EmailMessage:
+) -> Message:
     """``setup-test``'s "this is a test" email; each one has a new ``Message-ID``."""
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    message = _new_message(
+    text = (
+        _environment()
+        .get_template("test.text.j2")
+        .render(customer_id=customer_id, sent_at=_when(now, now.tzinfo))
+    )
+    message = _text_part(text, "plain", whole=True)
+    _address(
+        message,
         sender=sender,
         recipients=tuple(recipients),
         subject=f"Test email from sftp-watcher for {_collapse(customer_id)}",
         date=now,
         message_id=make_msgid(idstring="setup-test", domain=_sender_domain(sender)),
     )
-    message.set_content(
-        _environment()
-        .get_template("test.text.j2")
-        .render(customer_id=customer_id, sent_at=_when(now, now.tzinfo))
-    )
     return message
 
 
-def _new_message(
+# Quoted-printable bodies: 7-bit safe for any relay, still readable in an .eml file.
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP
+
+
+def _text_part(text: str, subtype: str, *, whole: bool = False) -> MIMEText:
+    # The documented _charset takes a Charset too; typeshed knows only str.
+    part = MIMEText(text, subtype, _UTF8)  # type: ignore[arg-type]
+    if not whole:
+        del part["MIME-Version"]  # said once, on the message itself
+    return part
+
+
+def _address(
+    message: Message,
     *,
     sender: str,
     recipients: Sequence[str],
     subject: str,
     date: datetime,
     message_id: str,
-) -> EmailMessage:
+) -> None:
     if not recipients:
         raise ValueError("an email needs at least one recipient")
-    message = EmailMessage(policy=email.policy.default)
-    message["From"] = sender
-    message["To"] = ", ".join(recipients)
-    message["Subject"] = subject
+    message["From"] = _mailbox(sender)
+    message["To"] = ", ".join(_mailbox(r) for r in recipients)
+    message["Subject"] = subject  # non-ASCII is encoded when the message is written
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
     # RFC 3834: tells autoresponders (out-of-office) not to answer a machine.
     message["Auto-Submitted"] = "auto-generated"
-    return message
+
+
+def _mailbox(mailbox: str) -> str:
+    """``Name <user@domain>`` as a header holds it: only a non-ASCII name is encoded
+    (encoding the whole header would hide the address from mail servers)."""
+    if mailbox.isascii():
+        return _collapse(mailbox)
+    name, address = parseaddr(mailbox)
+    return formataddr((name, address), charset="utf-8") if address else _collapse(mailbox)
 
 
 @cache

@@ -17,7 +17,7 @@ import ssl
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from pathlib import Path
@@ -36,7 +36,7 @@ _STALE_LINK = (smtplib.SMTPServerDisconnected, ConnectionError)
 
 
 class MailSession(Protocol):
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Hand the message over once; ``MailError`` on any failure."""
 
     def send_raw(self, raw: bytes) -> None:
@@ -62,7 +62,7 @@ class SmtpSender:
             f"username={c.username!r})"
         )
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         with self.session() as session:
             session.send(message)
 
@@ -183,7 +183,7 @@ class _SmtpSession:
         self._sender = sender
         self._smtp: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         self._send(lambda smtp: smtp.send_message(message), message["Message-ID"])
 
     def send_raw(self, raw: bytes) -> None:
@@ -264,7 +264,7 @@ class FileSender:
     def session(self) -> Iterator[MailSession]:
         yield self
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         self._write(self.path_for(message), message.as_bytes())
 
     def send_raw(self, raw: bytes) -> None:

@@ -51,6 +51,7 @@ __all__ = [
 
 # Without traffic, NAT gateways and firewalls forget idle connections after minutes.
 KEEPALIVE_SECONDS = 30
+_READER_POLL_SECONDS = 1.0
 
 # Failures of the link itself (as opposed to an answer from the server): the
 # connection is unusable afterwards and the next open() must start a new one.
@@ -115,6 +116,10 @@ def start_transport(
     """Run the SSH handshake on a connected socket. The host key is NOT checked yet."""
     timeout = config.connect_timeout_seconds
     transport = paramiko.Transport(sock)
+    # paramiko sets the socket's timeout to 0.1 s so that its reader thread wakes to see
+    # whether the transport was closed: 10 wake-ups a second for every kept connection.
+    # close() does not wait for that thread, so a longer one only lets it linger a moment.
+    sock.settimeout(_READER_POLL_SECONDS)
     transport.banner_timeout = timeout
     transport.handshake_timeout = timeout
     transport.auth_timeout = timeout

@@ -11,11 +11,24 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, RowMapping, exists, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    Update,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -152,8 +165,8 @@ class Store:
             "rows_triggered": 0,
         }
         with self._transaction() as connection:
-            connection.execute(insert(_UPLOADS), values)
-            connection.execute(insert(_STEPS), _step(upload_id, UploadState.CLAIMING, now, None))
+            connection.execute(_INSERT_UPLOAD, values)
+            connection.execute(_INSERT_STEP, _step(upload_id, UploadState.CLAIMING, now, None))
         return Upload(**values)
 
     def advance(
@@ -182,31 +195,20 @@ class Store:
         values = {"state": target.value, "updated_at": now, **fields}
         if target in FINAL_STATES:
             values["finished_at"] = now
-        # One statement checks the state, locks the row and moves it: a concurrent
-        # writer's update is waited for, then this one matches nothing.
-        move = (
-            update(_UPLOADS)
-            .where(
-                _UPLOADS.c.id == upload_id,
-                _UPLOADS.c.state.in_([s.value for s in predecessors(first)]),
-            )
-            .values(values)
-            .returning(*_UPLOADS.c)
-        )
         with self._transaction() as connection:
-            row = connection.execute(move).mappings().first()
+            row = connection.execute(_move(first), {"_id": upload_id, **values}).mappings().first()
             if row is None:
                 current = UploadState(self._locked_upload(connection, upload_id)["state"])
                 check_transition(upload_id, current, first)  # raises: that is why it failed
                 raise StateError(f"upload {upload_id} could not move to {target}")
             steps = [_step(upload_id, state, now, step_detail) for state, step_detail in chain]
-            connection.execute(insert(_STEPS), steps)
+            connection.execute(_INSERT_STEP, steps)
             if batches:
                 rows = [
                     {"upload_id": upload_id, "index": i, "body": body, "calls": calls}
                     for i, (body, calls) in enumerate(batches)
                 ]
-                connection.execute(insert(_BATCHES), rows)
+                connection.execute(_INSERT_BATCH, rows)
             if mark is not None:
                 _mark(connection, upload_id, mark, now)
             if email is not None:
@@ -217,7 +219,7 @@ class Store:
         """Record a decision inside the current state (e.g. the archive name, before moving)."""
         with self._transaction() as connection:
             result = connection.execute(
-                update(_UPLOADS).where(_UPLOADS.c.id == upload_id), {**fields, "updated_at": now}
+                _UPDATE_UPLOAD, {"_id": upload_id, **fields, "updated_at": now}
             )
             if result.rowcount == 0:
                 raise StateError(f"upload {upload_id} is not in the state database")
@@ -235,17 +237,16 @@ class Store:
             return session.get(Upload, upload_id)
 
     def unfinished(self, customer_id: str) -> list[Upload]:
-        finals = [s.value for s in FINAL_STATES]
-        pending = (Upload.customer_id == customer_id, Upload.state.not_in(finals))
         # Asked on every sweep of every account and nearly always empty: an indexed
         # Core lookup costs a fraction of an ORM session, which only runs if it finds one.
         try:
             with self.engine.connect() as connection:
-                found = connection.execute(select(Upload.id).where(*pending).limit(1)).first()
+                found = connection.execute(_ANY_UNFINISHED, {"customer_id": customer_id}).first()
         except SQLAlchemyError as exc:
             raise StateError(f"state database error: {exc.__class__.__name__}: {exc}") from exc
         if found is None:
             return []
+        pending = (Upload.customer_id == customer_id, Upload.state.not_in(_FINAL_VALUES))
         with self.session() as session:
             rows = session.scalars(select(Upload).where(*pending).order_by(Upload.created_at))
             return list(rows)
@@ -255,26 +256,17 @@ class Store:
     ) -> Upload | None:
         """An earlier upload of the same content for the same flow that called people,
         or may have (a batch Phonon may have received without answering)."""
-        u = _UPLOADS.c
-        b = _BATCHES.c
-        maybe_called = exists().where(b.upload_id == u.id, b.status == BatchStatus.UNCERTAIN.value)
-        earlier = (
-            select(u.id)
-            .where(
-                u.customer_id == customer_id,
-                u.flow_id == flow_id,
-                u.content_sha256 == sha256,
-                u.id != exclude_id,
-                or_(u.destination == "success", maybe_called),
-                u.judged_at >= since,
-            )
-            .order_by(u.judged_at)
-            .limit(1)
-        )
+        wanted = {
+            "customer_id": customer_id,
+            "flow_id": flow_id,
+            "sha256": sha256,
+            "since": since,
+            "exclude_id": exclude_id,
+        }
         # Asked for every file and nearly always empty: a Core lookup, then the ORM row.
         try:
             with self.engine.connect() as connection:
-                found = connection.execute(earlier).scalar()
+                found = connection.execute(_EARLIER_UPLOAD, wanted).scalar()
         except SQLAlchemyError as exc:
             raise StateError(f"state database error: {exc.__class__.__name__}: {exc}") from exc
         return None if found is None else self.get(found)
@@ -336,22 +328,20 @@ class Store:
         on it with ``record_attempt``. Replicas flush one outbox: on PostgreSQL the row lock
         (FOR UPDATE SKIP LOCKED) keeps the others off it and dies with a dead sender.
         """
-        pending = (_OUTBOX.c.status == EmailStatus.PENDING.value, _OUTBOX.c.next_attempt_at <= now)
-        oldest = _OUTBOX.c.next_attempt_at
         if self.engine.dialect.name != "postgresql":
             # SQLite serves one process: nobody to lock out. And a read transaction held
             # across the send could not turn into a write if a sweep wrote meanwhile.
-            due = select(_OUTBOX).where(*pending).order_by(oldest).limit(1)
             with self._transaction() as connection:
-                row = connection.execute(due).mappings().first()
+                row = connection.execute(_DUE_EMAIL, {"now": now}).mappings().first()
             email = None if row is None else OutboxEmail(**row)
             yield email
             if email is not None:
                 attempt = {name: getattr(email, name) for name in _ATTEMPT_FIELDS}
                 with self._transaction() as connection:
-                    this = _OUTBOX.c.upload_id == email.upload_id
-                    connection.execute(update(_OUTBOX).where(this), attempt)
+                    connection.execute(_UPDATE_EMAIL, {"_id": email.upload_id, **attempt})
             return
+        pending = (_OUTBOX.c.status == EmailStatus.PENDING.value, _OUTBOX.c.next_attempt_at <= now)
+        oldest = _OUTBOX.c.next_attempt_at
         locked = select(OutboxEmail).where(*pending).order_by(oldest).limit(1)
         with self.session() as session:
             yield session.scalars(locked.with_for_update(skip_locked=True)).first()
@@ -398,6 +388,73 @@ _BATCHES = Base.metadata.tables["batches"]
 _OUTBOX = Base.metadata.tables["outbox"]
 # What record_attempt changes on an email.
 _ATTEMPT_FIELDS = ("attempts", "status", "sent_at", "last_error", "next_attempt_at")
+_FINAL_VALUES = [s.value for s in FINAL_STATES]
+
+# The statements of every upload's steps, built once: building one costs more than
+# running it on SQLite, and a statement reused keeps its cache key (values are bound at
+# execution; an UPDATE sets the columns its parameters name).
+_INSERT_UPLOAD = insert(_UPLOADS)
+_INSERT_STEP = insert(_STEPS)
+_INSERT_BATCH = insert(_BATCHES)
+_INSERT_EMAIL = insert(_OUTBOX)
+_UPDATE_UPLOAD = update(_UPLOADS).where(_UPLOADS.c.id == bindparam("_id"))
+_MARK_BATCH = update(_BATCHES).where(
+    _BATCHES.c.upload_id == bindparam("_upload_id"), _BATCHES.c.index == bindparam("_index")
+)
+_MARK_BATCH_ATTEMPT = _MARK_BATCH.values(attempts=_BATCHES.c.attempts + 1)
+_QUEUED_EMAIL = select(_OUTBOX.c.upload_id).where(_OUTBOX.c.upload_id == bindparam("upload_id"))
+_UPDATE_EMAIL = update(_OUTBOX).where(_OUTBOX.c.upload_id == bindparam("_id"))
+_DUE_EMAIL = (
+    select(_OUTBOX)
+    .where(
+        _OUTBOX.c.status == EmailStatus.PENDING.value,
+        _OUTBOX.c.next_attempt_at <= bindparam("now"),
+    )
+    .order_by(_OUTBOX.c.next_attempt_at)
+    .limit(1)
+)
+_ANY_UNFINISHED = (
+    select(_UPLOADS.c.id)
+    .where(
+        _UPLOADS.c.customer_id == bindparam("customer_id"), _UPLOADS.c.state.not_in(_FINAL_VALUES)
+    )
+    .limit(1)
+)
+_EARLIER_UPLOAD = (
+    select(_UPLOADS.c.id)
+    .where(
+        _UPLOADS.c.customer_id == bindparam("customer_id"),
+        _UPLOADS.c.flow_id == bindparam("flow_id"),
+        _UPLOADS.c.content_sha256 == bindparam("sha256"),
+        _UPLOADS.c.id != bindparam("exclude_id"),
+        # Called people, or may have (a batch Phonon may have received without answering).
+        or_(
+            _UPLOADS.c.destination == "success",
+            exists().where(
+                _BATCHES.c.upload_id == _UPLOADS.c.id,
+                _BATCHES.c.status == BatchStatus.UNCERTAIN.value,
+            ),
+        ),
+        _UPLOADS.c.judged_at >= bindparam("since"),
+    )
+    .order_by(_UPLOADS.c.judged_at)
+    .limit(1)
+)
+
+
+@cache
+def _move(first: UploadState) -> Update:
+    """An upload's move out of the states that lead to ``first``: one statement checks
+    the state, locks the row and moves it (a concurrent writer's update is waited for,
+    then this one matches nothing). The new values are bound at execution."""
+    return (
+        update(_UPLOADS)
+        .where(
+            _UPLOADS.c.id == bindparam("_id"),
+            _UPLOADS.c.state.in_([s.value for s in predecessors(first)]),
+        )
+        .returning(*_UPLOADS.c)
+    )
 
 
 def _step(
@@ -408,20 +465,20 @@ def _step(
 
 def _mark(connection: Connection, upload_id: str, mark: BatchMark, now: datetime) -> None:
     values: dict[str, Any] = {**mark.fields, "status": mark.status.value}
+    statement = _MARK_BATCH
     if mark.status is BatchStatus.SENDING:
-        values["attempts"] = _BATCHES.c.attempts + 1
+        statement = _MARK_BATCH_ATTEMPT
     if mark.status is BatchStatus.SENT:
         values["sent_at"] = now
-    batch = (_BATCHES.c.upload_id == upload_id) & (_BATCHES.c.index == mark.index)
-    if connection.execute(update(_BATCHES).where(batch).values(values)).rowcount == 0:
+    where = {"_upload_id": upload_id, "_index": mark.index}
+    if connection.execute(statement, where | values).rowcount == 0:
         raise StateError(f"upload {upload_id} has no batch {mark.index}")
 
 
 def _queue(connection: Connection, upload_id: str, email: QueuedEmail, now: datetime) -> None:
     """Queue the upload's email unless it is queued already (one email per upload)."""
-    queued = select(_OUTBOX.c.upload_id).where(_OUTBOX.c.upload_id == upload_id)
-    if connection.execute(queued).first() is None:
-        connection.execute(insert(_OUTBOX), _outbox_row(upload_id, email, now))
+    if connection.execute(_QUEUED_EMAIL, {"upload_id": upload_id}).first() is None:
+        connection.execute(_INSERT_EMAIL, _outbox_row(upload_id, email, now))
 
 
 def _outbox_row(upload_id: str, email: QueuedEmail, now: datetime) -> dict[str, Any]:

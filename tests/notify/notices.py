@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 from dataclasses import replace
 from datetime import UTC, datetime
+from email.message import EmailMessage, Message
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sftp_watcher.calllist.report import RowError
-from sftp_watcher.notify import UploadNotice
+from sftp_watcher.notify import UploadNotice, render, render_test_email
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 SENDER = "Phonon Uploads <uploads@example.com>"
@@ -69,3 +72,18 @@ def failure_notice(**changes: Any) -> UploadNotice:
     }
     defaults.update(changes)
     return success_notice(**defaults)
+
+
+def as_received(message: Message) -> EmailMessage:
+    """``message`` as the recipient's mail program reads it: its bytes, parsed again."""
+    parsed = email.message_from_bytes(bytes(message), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def rendered(notice: UploadNotice, **options: Any) -> EmailMessage:
+    return as_received(render(notice, **options))
+
+
+def rendered_test_email(*args: Any, **options: Any) -> EmailMessage:
+    return as_received(render_test_email(*args, **options))

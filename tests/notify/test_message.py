@@ -9,8 +9,15 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from sftp_watcher.calllist.report import RowError
-from sftp_watcher.notify import render, render_test_email, subject_for
-from tests.notify.notices import KOLKATA, SENDER, failure_notice, success_notice
+from sftp_watcher.notify import render, subject_for
+from tests.notify.notices import (
+    KOLKATA,
+    SENDER,
+    failure_notice,
+    rendered,
+    rendered_test_email,
+    success_notice,
+)
 
 
 def _text(message: EmailMessage) -> str:
@@ -56,7 +63,7 @@ def test_subject_of_a_failure_without_a_reason_points_to_the_body() -> None:
 
 
 def test_headers_address_the_account_holders_from_the_configured_sender() -> None:
-    message = render(success_notice(), sender=SENDER)
+    message = rendered(success_notice(), sender=SENDER)
 
     assert message["From"] == SENDER
     assert [a.addr_spec for a in message["To"].addresses] == [
@@ -70,9 +77,9 @@ def test_headers_address_the_account_holders_from_the_configured_sender() -> Non
 
 
 def test_message_id_is_fixed_per_upload_so_a_resend_is_the_same_message() -> None:
-    first = render(success_notice(), sender=SENDER)
-    again = render(success_notice(), sender=SENDER)
-    other = render(success_notice(upload_id="01JAB0000000000000000UPLD2"), sender=SENDER)
+    first = rendered(success_notice(), sender=SENDER)
+    again = rendered(success_notice(), sender=SENDER)
+    other = rendered(success_notice(upload_id="01JAB0000000000000000UPLD2"), sender=SENDER)
 
     assert first["Message-ID"] == again["Message-ID"] == "<01JAB0000000000000000UPLD1@example.com>"
     assert other["Message-ID"] != first["Message-ID"]
@@ -86,14 +93,14 @@ def _boundary(message: EmailMessage) -> bytes:
 
 
 def test_message_id_stays_valid_for_an_odd_upload_id_and_sender() -> None:
-    message = render(success_notice(upload_id="up load/1"), sender="not an address")
+    message = rendered(success_notice(upload_id="up load/1"), sender="not an address")
     assert message["Message-ID"] == "<up-load/1@sftp-watcher>"
 
 
 @pytest.mark.parametrize("part", [_text, _html])
 def test_body_gives_every_detail_of_a_processed_upload(part: object) -> None:
     assert callable(part)
-    body = part(render(success_notice(), sender=SENDER))
+    body = part(rendered(success_notice(), sender=SENDER))
 
     for expected in [
         "C129113_o9vJavuB.csv",
@@ -116,7 +123,7 @@ def test_body_gives_every_detail_of_a_processed_upload(part: object) -> None:
 
 
 def test_body_shows_only_the_first_rejected_rows_and_names_the_errors_file() -> None:
-    text = _text(render(success_notice(), sender=SENDER, max_rows_shown=5))
+    text = _text(rendered(success_notice(), sender=SENDER, max_rows_shown=5))
 
     assert "country code missing (row 6)" in text
     assert "country code missing (row 7)" not in text
@@ -127,14 +134,14 @@ def test_body_shows_only_the_first_rejected_rows_and_names_the_errors_file() -> 
 
 def test_body_names_the_zip_member_of_a_rejected_row() -> None:
     row = RowError(line=4, column="starttime", value="08/02/2026", reason="not ISO", member="a.csv")
-    text = _text(render(success_notice(row_errors=(row,), rows_rejected=1), sender=SENDER))
+    text = _text(rendered(success_notice(row_errors=(row,), rows_rejected=1), sender=SENDER))
     assert '- a.csv, line 4, column starttime, value "08/02/2026": not ISO' in text
 
 
 @pytest.mark.parametrize("part", [_text, _html])
 def test_body_of_a_failure_says_why_and_what_to_do(part: object) -> None:
     assert callable(part)
-    body = part(render(failure_notice(), sender=SENDER))
+    body = part(rendered(failure_notice(), sender=SENDER))
 
     assert "We could not process your file" in body
     assert "file name names account C999, not C129113" in body
@@ -146,7 +153,7 @@ def test_body_of_a_failure_says_why_and_what_to_do(part: object) -> None:
 
 
 def test_body_without_a_file_name_start_time_explains_which_start_time_applies() -> None:
-    text = _text(render(success_notice(start_time=None), sender=SENDER))
+    text = _text(rendered(success_notice(start_time=None), sender=SENDER))
     assert "each row's own starttime; rows without one are called at once" in text
 
 
@@ -156,7 +163,7 @@ def test_body_lists_phonon_errors_and_other_file_problems() -> None:
         file_errors=("Phonon accepted no batch", "the file has 3 blank columns"),
         phonon_errors=("batch 2: 212 Insufficient Balance",),
     )
-    text = _text(render(notice, sender=SENDER))
+    text = _text(rendered(notice, sender=SENDER))
 
     assert "batch 2: 212 Insufficient Balance" in text
     assert "- the file has 3 blank columns" in text
@@ -166,7 +173,7 @@ def test_body_lists_phonon_errors_and_other_file_problems() -> None:
 def test_html_escapes_a_hostile_file_name_and_cell_value() -> None:
     hostile = "<script>alert(1)</script>.csv"
     row = RowError(line=2, column="tel1", value='<img src=x onerror="steal()">', reason="bad")
-    html = _html(render(failure_notice(file_name=hostile, row_errors=(row,)), sender=SENDER))
+    html = _html(rendered(failure_notice(file_name=hostile, row_errors=(row,)), sender=SENDER))
 
     assert "<script>" not in html
     assert "<img" not in html
@@ -176,10 +183,19 @@ def test_html_escapes_a_hostile_file_name_and_cell_value() -> None:
 
 def test_non_ascii_subject_is_encoded_for_the_wire_and_decodes_back() -> None:
     notice = success_notice(file_name="सूची_C129113_o9vJavuB.csv")
-    raw = render(notice, sender=SENDER).as_bytes()
+    raw = bytes(render(notice, sender=SENDER))
 
     raw.decode("ascii")  # headers and bodies are 7-bit on the wire
     assert b"=?utf-8?" in raw
+
+
+def test_a_non_ascii_sender_name_is_encoded_and_its_address_left_readable() -> None:
+    raw = bytes(render(success_notice(), sender="Phonon Téléchargements <uploads@example.com>"))
+
+    assert b"<uploads@example.com>" in raw  # mail servers read the address, not the name
+    message = rendered(success_notice(), sender="Phonon Téléchargements <uploads@example.com>")
+    assert message["From"].addresses[0].display_name == "Phonon Téléchargements"
+    assert message["From"].addresses[0].addr_spec == "uploads@example.com"
 
 
 def test_naive_datetimes_are_refused() -> None:
@@ -194,8 +210,8 @@ def test_an_email_without_recipients_is_refused() -> None:
 
 def test_test_email_has_its_own_message_id_each_time() -> None:
     now = datetime(2026, 2, 8, 21, 0, tzinfo=KOLKATA)
-    first = render_test_email("acme", ["ops@acme.example"], sender=SENDER, now=now)
-    second = render_test_email("acme", ["ops@acme.example"], sender=SENDER, now=now)
+    first = rendered_test_email("acme", ["ops@acme.example"], sender=SENDER, now=now)
+    second = rendered_test_email("acme", ["ops@acme.example"], sender=SENDER, now=now)
 
     assert first["Message-ID"] != second["Message-ID"]
     assert first["Message-ID"].endswith("@example.com>")
