@@ -125,7 +125,10 @@ class Account:
         duration = time.monotonic() - started
         metrics.observe_poll(self.customer.id, duration)
         metrics.mark_successful_poll(self.customer.id, self.clock())
-        self._log.info(
+        # An idle sweep (most of them: hundreds of accounts, every poll interval) is
+        # logged at debug level; the metrics above still count it.
+        emit = self._log.info if result.files_seen or result.processed else self._log.debug
+        emit(
             "poll.finished",
             files_seen=result.files_seen,
             processed=result.processed,

@@ -27,12 +27,14 @@ from sftp_watcher.poller import Account
 from sftp_watcher.retention import sweep_retention
 from sftp_watcher.service import Service
 from sftp_watcher.sources.local import watch_upload
+from sftp_watcher.state.membership import Membership
 
 log = structlog.get_logger("sftp_watcher.scheduler")
 
 OUTBOX_INTERVAL_SECONDS = 15
 OUTBOX_JOB = "outbox"
 RETENTION_INTERVAL_SECONDS = 3600
+MEMBERSHIP_REFRESH_MAX_SECONDS = 30.0
 # A re-sweep for a file waiting only for min_file_age comes this much after it is old
 # enough, so that it is taken then for sure (and the finishing run has returned).
 READY_MARGIN_SECONDS = 0.05
@@ -55,9 +57,14 @@ def run_service(service: Service, *, health: bool = True) -> None:
     with ExitStack() as stack:
         now = datetime.now(UTC)
         wakes = Wakes(scheduler)
+        # Replicas on PostgreSQL divide the accounts; a dead one's share is taken over
+        # at the next refresh (then swept at its next interval).
+        refresh = min(max(settings.poll_interval_seconds, 1.0), MEMBERSHIP_REFRESH_MAX_SECONDS)
+        membership = Membership(service.store.engine, refresh_seconds=refresh)
+        stack.callback(membership.close)
         for account in service.accounts.values():
             scheduler.add_job(
-                sweep_then_mail(scheduler, account, wakes),
+                sweep_then_mail(scheduler, account, wakes, membership),
                 "interval",
                 seconds=settings.poll_interval_seconds,
                 jitter=min(settings.poll_interval_seconds / 4, 30),
@@ -139,12 +146,18 @@ class Wakes:
 
 
 def sweep_then_mail(
-    scheduler: BackgroundScheduler, account: Account, wakes: Wakes
+    scheduler: BackgroundScheduler,
+    account: Account,
+    wakes: Wakes,
+    membership: Membership | None = None,
 ) -> Callable[[], None]:
     job_id = _job_id(account.customer.id)
 
     def sweep() -> None:
         wakes.starting(job_id)
+        if membership is not None and not membership.owns(account.customer.id):
+            account.close()  # another replica sweeps it, and keeps the session
+            return
         result = account.sweep()
         if result.processed:
             # Emails were queued: deliver them now rather than at the next outbox tick.

@@ -17,6 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sftp_watcher.errors import StateError
 
+_TRY_LOCK = text("SELECT pg_try_advisory_lock(:k)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:k)")
+
 
 def _lock_key(customer_id: str) -> int:
     digest = hashlib.sha256(f"sftp-watcher:{customer_id}".encode()).digest()
@@ -51,14 +54,13 @@ class AccountLocks:
     def _advisory(self, customer_id: str) -> Iterator[bool]:
         key = _lock_key(customer_id)
         try:
-            connection = self._engine.connect()
+            # Autocommit: a session-level lock needs no transaction around it, and every
+            # sweep of every account takes one; BEGIN and COMMIT would double its cost.
+            connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except SQLAlchemyError as exc:
             raise StateError(f"cannot reach the state database for a lock: {exc}") from exc
         try:
-            held = bool(
-                connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-            )
-            connection.commit()
+            held = bool(connection.execute(_TRY_LOCK, {"k": key}).scalar())
         except SQLAlchemyError as exc:
             connection.close()
             raise StateError(f"cannot take the account lock: {exc}") from exc
@@ -67,8 +69,7 @@ class AccountLocks:
         finally:
             try:
                 if held:
-                    connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    connection.commit()
+                    connection.execute(_UNLOCK, {"k": key})
             except SQLAlchemyError:
                 # The connection is gone, and with it the lock: nothing to release.
                 connection.invalidate()
