@@ -24,6 +24,15 @@ def _replica(engine: Engine) -> Membership:
     return Membership(engine, refresh_seconds=0)  # every question reads pg_locks again
 
 
+@pytest.fixture
+def pair(engine: Engine) -> Iterator[tuple[Membership, Membership]]:
+    """Two replicas on one database, each holding its slot until the test ends."""
+    first, second = _replica(engine), _replica(engine)
+    yield first, second
+    first.close()
+    second.close()
+
+
 def _owners(*replicas: Membership) -> list[list[Membership]]:
     return [[r for r in replicas if r.owns(account)] for account in ACCOUNTS]
 
@@ -46,56 +55,51 @@ def test_sqlite_serves_one_process_which_owns_every_account(tmp_path) -> None:
 
 
 @pytest.mark.postgres
-def test_two_replicas_take_one_slot_each_and_divide_the_accounts(engine: Engine) -> None:
-    first, second = _replica(engine), _replica(engine)
-    try:
-        owners = _owners(first, second)
+def test_two_replicas_take_one_slot_each_and_divide_the_accounts(
+    pair: tuple[Membership, Membership],
+) -> None:
+    first, second = pair
+    owners = _owners(first, second)
 
-        assert {first.slot, second.slot} == {0, 1}
-        assert first.live == second.live == frozenset({0, 1})
-        assert all(len(o) == 1 for o in owners), "each account has exactly one replica"
-        assert 10 < sum(o == [first] for o in owners) < len(ACCOUNTS) - 10, "a fair share each"
-    finally:
-        first.close()
-        second.close()
+    assert {first.slot, second.slot} == {0, 1}
+    assert first.live == second.live == frozenset({0, 1})
+    assert all(len(o) == 1 for o in owners), "each account has exactly one replica"
+    assert 10 < sum(o == [first] for o in owners) < len(ACCOUNTS) - 10, "a fair share each"
 
 
 @pytest.mark.postgres
-def test_a_replica_that_leaves_hands_its_accounts_to_the_others(engine: Engine) -> None:
-    first, second = _replica(engine), _replica(engine)
-    try:
-        _owners(first, second)
-        first.close()
+def test_a_replica_that_leaves_hands_its_accounts_to_the_others(
+    pair: tuple[Membership, Membership],
+) -> None:
+    first, second = pair
+    _owners(first, second)
+    first.close()
 
-        assert all(second.owns(a) for a in ACCOUNTS)
-        assert second.live == frozenset({second.slot})
-    finally:
-        second.close()
+    assert all(second.owns(a) for a in ACCOUNTS)
+    assert second.live == frozenset({second.slot})
 
 
 @pytest.mark.postgres
-def test_a_replica_whose_session_dies_loses_its_slot_and_joins_again(engine: Engine) -> None:
-    first, second = _replica(engine), _replica(engine)
-    try:
-        _owners(first, second)
-        with engine.connect() as admin:  # what PostgreSQL does to a dead replica's session
-            admin.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
-                    " AND classid = :ns AND objid = :slot AND objsubid = 2"
-                ),
-                {"ns": NAMESPACE, "slot": first.slot},
-            )
+def test_a_replica_whose_session_dies_loses_its_slot_and_joins_again(
+    engine: Engine, pair: tuple[Membership, Membership]
+) -> None:
+    first, second = pair
+    _owners(first, second)
+    with engine.connect() as admin:  # what PostgreSQL does to a dead replica's session
+        admin.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND classid = :ns AND objid = :slot AND objsubid = 2"
+            ),
+            {"ns": NAMESPACE, "slot": first.slot},
+        )
 
-        assert all(second.owns(a) for a in ACCOUNTS), "the survivor takes every account"
-        first.owns(ACCOUNTS[0])  # notices its session is gone
-        owners = _owners(first, second)  # and joins again
-        assert first.slot is not None and first.live == second.live
-        assert len(first.live) == 2
-        assert all(len(o) == 1 for o in owners)
-    finally:
-        first.close()
-        second.close()
+    assert all(second.owns(a) for a in ACCOUNTS), "the survivor takes every account"
+    first.owns(ACCOUNTS[0])  # notices its session is gone
+    owners = _owners(first, second)  # and joins again
+    assert first.slot is not None and first.live == second.live
+    assert len(first.live) == 2
+    assert all(len(o) == 1 for o in owners)
 
 
 def test_without_the_database_every_account_is_swept_and_the_locks_decide() -> None:
