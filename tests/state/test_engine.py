@@ -1,0 +1,60 @@
+"""The PostgreSQL engine replaces a pooled connection that died while it was idle."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from sftp_watcher.state import engine as engine_module
+from sftp_watcher.state.engine import make_engine
+
+pytestmark = pytest.mark.postgres
+
+
+def _kill_pooled_connection(engine: Engine, pg_url: str) -> None:
+    """Use the pool's one connection, give it back, and have the server end its session."""
+    with engine.connect() as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        connection.commit()
+    admin = create_engine(pg_url, poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+            deadline = time.monotonic() + 10
+            while connection.execute(alive, {"pid": pid}).scalar_one():
+                assert time.monotonic() < deadline, "the backend did not end"
+                time.sleep(0.05)
+    finally:
+        admin.dispose()
+
+
+def test_a_connection_dropped_while_idle_is_replaced_at_checkout(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    engine = make_engine(pg_url)
+    try:
+        _kill_pooled_connection(engine, pg_url)
+        with engine.connect() as connection:  # the dead one is pinged and replaced
+            assert connection.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_back_a_moment_ago_is_not_pinged(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other side of the trade: no round trip for a busy pool (here: it fails instead)."""
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    engine = make_engine(pg_url)
+    try:
+        _kill_pooled_connection(engine, pg_url)
+        with pytest.raises(OperationalError), engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
