@@ -201,21 +201,17 @@ class Pipeline:
             report={**report_summary(report), "duplicate_of": duplicate_id},
             errors_csv=errors_csv(report) if report.row_errors else None,
             detail={"outcome": report.outcome.value, "batches": len(bodies)},
+            # The first batch goes out next: marked as attempted here, not on its own.
+            mark=BatchMark(0, BatchStatus.SENDING) if bodies else None,
         )
         crashpoint("judge.after_record")
-        # The batches as just recorded: nobody has sent them, no need to read them back.
+        # The batches as just recorded, none tried yet: no need to read them back.
+        pending = BatchStatus.PENDING.value
         recorded = [
-            Batch(
-                upload_id=upload.id,
-                index=i,
-                body=body,
-                calls=calls,
-                status=BatchStatus.PENDING.value,
-                attempts=0,
-            )
-            for i, (body, calls) in enumerate(bodies)
+            Batch(upload_id=upload.id, index=i, body=b, calls=n, status=pending, attempts=0)
+            for i, (b, n) in enumerate(bodies)
         ]
-        return self._trigger(judged, recorded)
+        return self._trigger(judged, recorded, marked=0 if recorded else None)
 
     def _duplicate_of(
         self, upload: Upload, report: Report, sha256: str | None, now: datetime
@@ -232,7 +228,10 @@ class Pipeline:
             exclude_id=upload.id,
         )
 
-    def _trigger(self, upload: Upload, batches: list[Batch] | None = None) -> Upload:
+    def _trigger(
+        self, upload: Upload, batches: list[Batch] | None = None, marked: int | None = None
+    ) -> Upload:
+        """Send the unsent batches; ``marked``: the batch already recorded as being sent."""
         flow = self.customer.flow(upload.flow_id) if upload.flow_id else None
         if batches is None:
             batches = self.store.batches(upload.id)
@@ -244,10 +243,12 @@ class Pipeline:
         if flow is not None:
             deadline = self._monotonic_deadline()
             for batch in (b for b in batches if b.status in _UNSENT):
-                if last is not None:  # the previous answer, before the next batch goes out
-                    self.store.mark_batch(
-                        upload.id, last.index, last.status, now=self.clock(), **last.fields
-                    )
+                # Recorded before the batch goes out: the previous answer, and this attempt.
+                marks = [] if last is None else [last]
+                if batch.index != marked:
+                    marks.append(BatchMark(batch.index, BatchStatus.SENDING))
+                if marks:
+                    self.store.mark_batches(upload.id, marks, now=self.clock())
                 last = answers[batch.index] = self._send(upload, flow, batch, deadline)
         final = [_answered(b, answers.get(b.index)) for b in batches]
         sent = [b for b in final if b.status == BatchStatus.SENT.value]
@@ -286,10 +287,9 @@ class Pipeline:
         return time.monotonic() + self.settings.phonon.retry_budget_seconds
 
     def _send(self, upload: Upload, flow: FlowConfig, batch: Batch, deadline: float) -> BatchMark:
-        """Send one batch; its answer is returned for the caller to record."""
+        """Send one batch (recorded as being sent); its answer is returned to be recorded."""
         log = self._log.bind(upload_id=upload.id, flow_id=upload.flow_id, batch=batch.index)
         resumed = batch.status == BatchStatus.SENDING.value
-        self.store.mark_batch(upload.id, batch.index, BatchStatus.SENDING, now=self.clock())
         secret = flow.security_id.get_secret_value().encode()
         body = batch.body.replace(SECRET_PLACEHOLDER.encode(), secret, 1)
         calls = json.loads(body)["calls"]

@@ -303,8 +303,13 @@ class Store:
     def mark_batch(
         self, upload_id: str, index: int, status: BatchStatus, *, now: datetime, **fields: Any
     ) -> None:
+        self.mark_batches(upload_id, [BatchMark(index, status, fields)], now=now)
+
+    def mark_batches(self, upload_id: str, marks: Sequence[BatchMark], *, now: datetime) -> None:
+        """Record several batches' statuses in one transaction."""
         with self._transaction() as connection:
-            _mark(connection, upload_id, BatchMark(index, status, fields), now)
+            for mark in marks:
+                _mark(connection, upload_id, mark, now)
 
     # -- outbox --------------------------------------------------------------------------
 
