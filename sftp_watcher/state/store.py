@@ -7,9 +7,8 @@ completed step. Objects handed out are detached snapshots: read them, don't modi
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -80,11 +79,6 @@ class Store:
         except (SQLAlchemyError, ValueError, OSError) as exc:
             raise StateError(f"state_url is not usable: {exc}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite lets one connection write at a time and makes the others poll for the
-        # lock, sleeping a millisecond or more between tries: the sweep workers' steps
-        # queue on a thread lock instead, which hands over at once. PostgreSQL locks rows.
-        sqlite = self.engine.dialect.name == "sqlite"
-        self._writer: AbstractContextManager[object] = threading.Lock() if sqlite else nullcontext()
 
     def __repr__(self) -> str:
         return f"Store({make_url(self.url).render_as_string(hide_password=True)!r})"
@@ -137,7 +131,7 @@ class Store:
     def _transaction(self) -> Iterator[Connection]:
         """A Core transaction: every upload's steps take it, so no ORM unit of work."""
         try:
-            with self._writer, self.engine.begin() as connection:
+            with self.engine.begin() as connection:
                 yield connection
         except SQLAlchemyError as exc:
             raise StateError(f"state database error: {exc.__class__.__name__}: {exc}") from exc
