@@ -28,6 +28,11 @@ class SlowAccount:
         self.release_first = threading.Event()
         self.second_started = threading.Event()
 
+    closes = 0
+
+    def close(self) -> None:
+        self.closes += 1
+
     def sweep(self) -> SweepResult:
         self.sweeps += 1
         if self.sweeps == 1:
@@ -84,3 +89,27 @@ def test_a_sweep_without_wake_ups_is_not_repeated(scheduler: BackgroundScheduler
     account.release_first.set()
     scheduler.shutdown(wait=True)  # the first sweep has returned, nothing else ran
     assert account.sweeps == 1
+
+
+class Replicas:
+    """Stands in for state.membership.Membership: this replica owns the account or not."""
+
+    def __init__(self, mine: bool) -> None:
+        self.mine = mine
+
+    def owns(self, customer_id: str) -> bool:
+        return self.mine
+
+
+def test_an_account_another_replica_owns_is_left_to_it_and_its_session_released(
+    scheduler: BackgroundScheduler,
+) -> None:
+    account = SlowAccount()
+    account.release_first.set()
+    wakes = Wakes(scheduler)
+
+    sweep_then_mail(scheduler, account, wakes, Replicas(mine=False))()  # type: ignore[arg-type]
+    assert (account.sweeps, account.closes) == (0, 1)
+
+    sweep_then_mail(scheduler, account, wakes, Replicas(mine=True))()  # type: ignore[arg-type]
+    assert (account.sweeps, account.closes) == (1, 1)
