@@ -11,7 +11,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from alembic import command
@@ -19,25 +18,19 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     Connection,
     RowMapping,
-    Update,
-    bindparam,
-    exists,
     func,
-    insert,
-    or_,
     select,
     text,
-    update,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sftp_watcher.errors import StateError
+from sftp_watcher.state import statements as sql
 from sftp_watcher.state.engine import make_engine
 from sftp_watcher.state.models import (
     FINAL_STATES,
-    Base,
     Batch,
     BatchStatus,
     EmailStatus,
@@ -47,7 +40,6 @@ from sftp_watcher.state.models import (
     Upload,
     UploadState,
     check_transition,
-    predecessors,
 )
 
 _MIGRATIONS = "sftp_watcher.state:migrations"
@@ -149,7 +141,7 @@ class Store:
         uploaded_at: datetime | None,
         now: datetime,
     ) -> Upload:
-        values: dict[str, Any] = {c.name: None for c in _UPLOADS.columns} | {
+        values: dict[str, Any] = {c.name: None for c in sql.UPLOADS.columns} | {
             "id": upload_id,
             "customer_id": customer_id,
             "original_name": original_name,
@@ -165,8 +157,8 @@ class Store:
             "rows_triggered": 0,
         }
         with self._transaction() as connection:
-            connection.execute(_INSERT_UPLOAD, values)
-            connection.execute(_INSERT_STEP, _step(upload_id, UploadState.CLAIMING, now, None))
+            connection.execute(sql.INSERT_UPLOAD, values)
+            connection.execute(sql.INSERT_STEP, _step(upload_id, UploadState.CLAIMING, now, None))
         return Upload(**values)
 
     def advance(
@@ -196,19 +188,21 @@ class Store:
         if target in FINAL_STATES:
             values["finished_at"] = now
         with self._transaction() as connection:
-            row = connection.execute(_move(first), {"_id": upload_id, **values}).mappings().first()
+            row = (
+                connection.execute(sql.move(first), {"_id": upload_id, **values}).mappings().first()
+            )
             if row is None:
                 current = UploadState(self._locked_upload(connection, upload_id)["state"])
                 check_transition(upload_id, current, first)  # raises: that is why it failed
                 raise StateError(f"upload {upload_id} could not move to {target}")
             steps = [_step(upload_id, state, now, step_detail) for state, step_detail in chain]
-            connection.execute(_INSERT_STEP, steps)
+            connection.execute(sql.INSERT_STEP, steps)
             if batches:
                 rows = [
                     {"upload_id": upload_id, "index": i, "body": body, "calls": calls}
                     for i, (body, calls) in enumerate(batches)
                 ]
-                connection.execute(_INSERT_BATCH, rows)
+                connection.execute(sql.INSERT_BATCH, rows)
             if mark is not None:
                 _mark(connection, upload_id, mark, now)
             if email is not None:
@@ -219,14 +213,14 @@ class Store:
         """Record a decision inside the current state (e.g. the archive name, before moving)."""
         with self._transaction() as connection:
             result = connection.execute(
-                _UPDATE_UPLOAD, {"_id": upload_id, **fields, "updated_at": now}
+                sql.UPDATE_UPLOAD, {"_id": upload_id, **fields, "updated_at": now}
             )
             if result.rowcount == 0:
                 raise StateError(f"upload {upload_id} is not in the state database")
 
     @staticmethod
     def _locked_upload(connection: Connection, upload_id: str) -> RowMapping:
-        query = select(_UPLOADS).where(_UPLOADS.c.id == upload_id).with_for_update()
+        query = select(sql.UPLOADS).where(sql.UPLOADS.c.id == upload_id).with_for_update()
         row = connection.execute(query).mappings().first()
         if row is None:
             raise StateError(f"upload {upload_id} is not in the state database")
@@ -241,12 +235,12 @@ class Store:
         # Core lookup costs a fraction of an ORM session, which only runs if it finds one.
         try:
             with self.engine.connect() as connection:
-                found = connection.execute(_ANY_UNFINISHED, {"customer_id": customer_id}).first()
+                found = connection.execute(sql.ANY_UNFINISHED, {"customer_id": customer_id}).first()
         except SQLAlchemyError as exc:
             raise StateError(f"state database error: {exc.__class__.__name__}: {exc}") from exc
         if found is None:
             return []
-        pending = (Upload.customer_id == customer_id, Upload.state.not_in(_FINAL_VALUES))
+        pending = (Upload.customer_id == customer_id, Upload.state.not_in(sql.FINAL_VALUES))
         with self.session() as session:
             rows = session.scalars(select(Upload).where(*pending).order_by(Upload.created_at))
             return list(rows)
@@ -266,7 +260,7 @@ class Store:
         # Asked for every file and nearly always empty: a Core lookup, then the ORM row.
         try:
             with self.engine.connect() as connection:
-                found = connection.execute(_EARLIER_UPLOAD, wanted).scalar()
+                found = connection.execute(sql.EARLIER_UPLOAD, wanted).scalar()
         except SQLAlchemyError as exc:
             raise StateError(f"state database error: {exc.__class__.__name__}: {exc}") from exc
         return None if found is None else self.get(found)
@@ -337,16 +331,19 @@ class Store:
             # SQLite serves one process: nobody to lock out. And a read transaction held
             # across the send could not turn into a write if a sweep wrote meanwhile.
             with self._transaction() as connection:
-                row = connection.execute(_DUE_EMAIL, {"now": now}).mappings().first()
+                row = connection.execute(sql.DUE_EMAIL, {"now": now}).mappings().first()
             email = None if row is None else OutboxEmail(**row)
             yield email
             if email is not None:
                 attempt = {name: getattr(email, name) for name in _ATTEMPT_FIELDS}
                 with self._transaction() as connection:
-                    connection.execute(_UPDATE_EMAIL, {"_id": email.upload_id, **attempt})
+                    connection.execute(sql.UPDATE_EMAIL, {"_id": email.upload_id, **attempt})
             return
-        pending = (_OUTBOX.c.status == EmailStatus.PENDING.value, _OUTBOX.c.next_attempt_at <= now)
-        oldest = _OUTBOX.c.next_attempt_at
+        pending = (
+            sql.OUTBOX.c.status == EmailStatus.PENDING.value,
+            sql.OUTBOX.c.next_attempt_at <= now,
+        )
+        oldest = sql.OUTBOX.c.next_attempt_at
         locked = select(OutboxEmail).where(*pending).order_by(oldest).limit(1)
         with self.session() as session:
             yield session.scalars(locked.with_for_update(skip_locked=True)).first()
@@ -387,79 +384,8 @@ class Store:
             return None if row is None else dict(row.profile)
 
 
-_UPLOADS = Base.metadata.tables["uploads"]
-_STEPS = Base.metadata.tables["upload_steps"]
-_BATCHES = Base.metadata.tables["batches"]
-_OUTBOX = Base.metadata.tables["outbox"]
 # What record_attempt changes on an email.
 _ATTEMPT_FIELDS = ("attempts", "status", "sent_at", "last_error", "next_attempt_at")
-_FINAL_VALUES = [s.value for s in FINAL_STATES]
-
-# The statements of every upload's steps, built once: building one costs more than
-# running it on SQLite, and a statement reused keeps its cache key (values are bound at
-# execution; an UPDATE sets the columns its parameters name).
-_INSERT_UPLOAD = insert(_UPLOADS)
-_INSERT_STEP = insert(_STEPS)
-_INSERT_BATCH = insert(_BATCHES)
-_INSERT_EMAIL = insert(_OUTBOX)
-_UPDATE_UPLOAD = update(_UPLOADS).where(_UPLOADS.c.id == bindparam("_id"))
-_MARK_BATCH = update(_BATCHES).where(
-    _BATCHES.c.upload_id == bindparam("_upload_id"), _BATCHES.c.index == bindparam("_index")
-)
-_MARK_BATCH_ATTEMPT = _MARK_BATCH.values(attempts=_BATCHES.c.attempts + 1)
-_QUEUED_EMAIL = select(_OUTBOX.c.upload_id).where(_OUTBOX.c.upload_id == bindparam("upload_id"))
-_UPDATE_EMAIL = update(_OUTBOX).where(_OUTBOX.c.upload_id == bindparam("_id"))
-_DUE_EMAIL = (
-    select(_OUTBOX)
-    .where(
-        _OUTBOX.c.status == EmailStatus.PENDING.value,
-        _OUTBOX.c.next_attempt_at <= bindparam("now"),
-    )
-    .order_by(_OUTBOX.c.next_attempt_at)
-    .limit(1)
-)
-_ANY_UNFINISHED = (
-    select(_UPLOADS.c.id)
-    .where(
-        _UPLOADS.c.customer_id == bindparam("customer_id"), _UPLOADS.c.state.not_in(_FINAL_VALUES)
-    )
-    .limit(1)
-)
-_EARLIER_UPLOAD = (
-    select(_UPLOADS.c.id)
-    .where(
-        _UPLOADS.c.customer_id == bindparam("customer_id"),
-        _UPLOADS.c.flow_id == bindparam("flow_id"),
-        _UPLOADS.c.content_sha256 == bindparam("sha256"),
-        _UPLOADS.c.id != bindparam("exclude_id"),
-        # Called people, or may have (a batch Phonon may have received without answering).
-        or_(
-            _UPLOADS.c.destination == "success",
-            exists().where(
-                _BATCHES.c.upload_id == _UPLOADS.c.id,
-                _BATCHES.c.status == BatchStatus.UNCERTAIN.value,
-            ),
-        ),
-        _UPLOADS.c.judged_at >= bindparam("since"),
-    )
-    .order_by(_UPLOADS.c.judged_at)
-    .limit(1)
-)
-
-
-@cache
-def _move(first: UploadState) -> Update:
-    """An upload's move out of the states that lead to ``first``: one statement checks
-    the state, locks the row and moves it (a concurrent writer's update is waited for,
-    then this one matches nothing). The new values are bound at execution."""
-    return (
-        update(_UPLOADS)
-        .where(
-            _UPLOADS.c.id == bindparam("_id"),
-            _UPLOADS.c.state.in_([s.value for s in predecessors(first)]),
-        )
-        .returning(*_UPLOADS.c)
-    )
 
 
 def _step(
@@ -470,9 +396,9 @@ def _step(
 
 def _mark(connection: Connection, upload_id: str, mark: BatchMark, now: datetime) -> None:
     values: dict[str, Any] = {**mark.fields, "status": mark.status.value}
-    statement = _MARK_BATCH
+    statement = sql.MARK_BATCH
     if mark.status is BatchStatus.SENDING:
-        statement = _MARK_BATCH_ATTEMPT
+        statement = sql.MARK_BATCH_ATTEMPT
     if mark.status is BatchStatus.SENT:
         values["sent_at"] = now
     where = {"_upload_id": upload_id, "_index": mark.index}
@@ -482,8 +408,8 @@ def _mark(connection: Connection, upload_id: str, mark: BatchMark, now: datetime
 
 def _queue(connection: Connection, upload_id: str, email: QueuedEmail, now: datetime) -> None:
     """Queue the upload's email unless it is queued already (one email per upload)."""
-    if connection.execute(_QUEUED_EMAIL, {"upload_id": upload_id}).first() is None:
-        connection.execute(_INSERT_EMAIL, _outbox_row(upload_id, email, now))
+    if connection.execute(sql.QUEUED_EMAIL, {"upload_id": upload_id}).first() is None:
+        connection.execute(sql.INSERT_EMAIL, _outbox_row(upload_id, email, now))
 
 
 def _outbox_row(upload_id: str, email: QueuedEmail, now: datetime) -> dict[str, Any]:

@@ -33,28 +33,25 @@ def _kill_pooled_connection(engine: Engine, pg_url: str) -> None:
         admin.dispose()
 
 
-def test_a_connection_dropped_while_idle_is_replaced_at_checkout(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("ping_after_idle", "replaced"),
+    [(0.0, True), (3600.0, False)],
+    ids=["idle-pinged-and-replaced", "busy-not-pinged"],
+)
+def test_a_connection_dropped_while_idle_is_pinged_and_replaced_at_checkout(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, ping_after_idle: float, replaced: bool
 ) -> None:
-    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    """Idle long enough: pinged, found dead, replaced. Back a moment ago: not pinged (no
+    round trip for a busy pool), so a dead one fails its first statement instead."""
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", ping_after_idle)
     engine = make_engine(pg_url)
     try:
         _kill_pooled_connection(engine, pg_url)
-        with engine.connect() as connection:  # the dead one is pinged and replaced
-            assert connection.execute(text("SELECT 1")).scalar_one() == 1
-    finally:
-        engine.dispose()
-
-
-def test_a_connection_back_a_moment_ago_is_not_pinged(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The other side of the trade: no round trip for a busy pool (here: it fails instead)."""
-    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
-    engine = make_engine(pg_url)
-    try:
-        _kill_pooled_connection(engine, pg_url)
-        with pytest.raises(OperationalError), engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with engine.connect() as connection:
+            if replaced:
+                assert connection.execute(text("SELECT 1")).scalar_one() == 1
+            else:
+                with pytest.raises(OperationalError):
+                    connection.execute(text("SELECT 1"))
     finally:
         engine.dispose()

@@ -1,0 +1,88 @@
+"""The statements of every upload's step, built once.
+
+Building a SQLAlchemy statement cost more than running it on SQLite, and a statement
+reused keeps its cache key. Values are bound at execution; an UPDATE sets the columns
+its parameters name.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from sqlalchemy import Update, bindparam, exists, insert, or_, select, update
+
+from sftp_watcher.state.models import (
+    FINAL_STATES,
+    Base,
+    BatchStatus,
+    EmailStatus,
+    UploadState,
+    predecessors,
+)
+
+UPLOADS = Base.metadata.tables["uploads"]
+STEPS = Base.metadata.tables["upload_steps"]
+BATCHES = Base.metadata.tables["batches"]
+OUTBOX = Base.metadata.tables["outbox"]
+FINAL_VALUES = [s.value for s in FINAL_STATES]
+
+INSERT_UPLOAD = insert(UPLOADS)
+INSERT_STEP = insert(STEPS)
+INSERT_BATCH = insert(BATCHES)
+INSERT_EMAIL = insert(OUTBOX)
+UPDATE_UPLOAD = update(UPLOADS).where(UPLOADS.c.id == bindparam("_id"))
+MARK_BATCH = update(BATCHES).where(
+    BATCHES.c.upload_id == bindparam("_upload_id"), BATCHES.c.index == bindparam("_index")
+)
+MARK_BATCH_ATTEMPT = MARK_BATCH.values(attempts=BATCHES.c.attempts + 1)
+QUEUED_EMAIL = select(OUTBOX.c.upload_id).where(OUTBOX.c.upload_id == bindparam("upload_id"))
+UPDATE_EMAIL = update(OUTBOX).where(OUTBOX.c.upload_id == bindparam("_id"))
+DUE_EMAIL = (
+    select(OUTBOX)
+    .where(
+        OUTBOX.c.status == EmailStatus.PENDING.value,
+        OUTBOX.c.next_attempt_at <= bindparam("now"),
+    )
+    .order_by(OUTBOX.c.next_attempt_at)
+    .limit(1)
+)
+ANY_UNFINISHED = (
+    select(UPLOADS.c.id)
+    .where(UPLOADS.c.customer_id == bindparam("customer_id"), UPLOADS.c.state.not_in(FINAL_VALUES))
+    .limit(1)
+)
+EARLIER_UPLOAD = (
+    select(UPLOADS.c.id)
+    .where(
+        UPLOADS.c.customer_id == bindparam("customer_id"),
+        UPLOADS.c.flow_id == bindparam("flow_id"),
+        UPLOADS.c.content_sha256 == bindparam("sha256"),
+        UPLOADS.c.id != bindparam("exclude_id"),
+        # Called people, or may have (a batch Phonon may have received without answering).
+        or_(
+            UPLOADS.c.destination == "success",
+            exists().where(
+                BATCHES.c.upload_id == UPLOADS.c.id,
+                BATCHES.c.status == BatchStatus.UNCERTAIN.value,
+            ),
+        ),
+        UPLOADS.c.judged_at >= bindparam("since"),
+    )
+    .order_by(UPLOADS.c.judged_at)
+    .limit(1)
+)
+
+
+@cache
+def move(first: UploadState) -> Update:
+    """An upload's move out of the states that lead to ``first``: one statement checks
+    the state, locks the row and moves it (a concurrent writer's update is waited for,
+    then this one matches nothing). The new values are bound at execution."""
+    return (
+        update(UPLOADS)
+        .where(
+            UPLOADS.c.id == bindparam("_id"),
+            UPLOADS.c.state.in_([s.value for s in predecessors(first)]),
+        )
+        .returning(*UPLOADS.c)
+    )
