@@ -103,7 +103,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _prepare(settings: Settings, args: argparse.Namespace) -> Settings:
     from sftp_watcher.observability.logs import configure_logging, register_secret
 
-    configure_logging(args.log_format or settings.log_format)
+    configure_logging(args.log_format or settings.log_format, settings.log_level)
     for secret in _secrets(settings):
         register_secret(secret.get_secret_value())
     return settings

@@ -242,6 +242,8 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = None
     metrics_port: int | None = Field(9108, ge=0, lt=65536)
     log_format: Literal["json", "console"] = "json"
+    # Not in SPEC 7: what operators need to see idle polls (debug) or only problems.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_deadline_seconds: float = Field(120, gt=0)
     customers: list[CustomerConfig] = Field(default_factory=list)
 
@@ -249,6 +251,11 @@ class Settings(BaseSettings):
     @classmethod
     def _sentry_dsn_file(cls, data: Any) -> Any:
         return _read_secret_files(data)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _unique_customers(self) -> Settings:

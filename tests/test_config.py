@@ -101,3 +101,13 @@ def test_sftp_source_needs_credentials(tmp_path: Path) -> None:
     data["customers"][0]["source"] = {"kind": "sftp", "host": "h", "username": "u"}  # type: ignore[index]
     with pytest.raises(ConfigError, match="password or a private_key"):
         settings_from_mapping(data)
+
+
+def test_log_level_is_read_in_any_case_and_a_wrong_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert settings_from_mapping({"log_level": "debug"}).log_level == "DEBUG"
+    monkeypatch.setenv("SFTP_WATCHER_LOG_LEVEL", "warning")
+    assert load_settings(write(tmp_path, minimal(tmp_path))).log_level == "WARNING"
+    with pytest.raises(ConfigError, match="log_level"):
+        settings_from_mapping({"log_level": "loud"})
