@@ -37,20 +37,15 @@ MARK_BATCH = update(BATCHES).where(
 MARK_BATCH_ATTEMPT = MARK_BATCH.values(attempts=BATCHES.c.attempts + 1)
 QUEUED_EMAIL = select(OUTBOX.c.upload_id).where(OUTBOX.c.upload_id == bindparam("upload_id"))
 UPDATE_EMAIL = update(OUTBOX).where(OUTBOX.c.upload_id == bindparam("_id"))
-DUE_EMAIL = (
-    select(OUTBOX)
-    .where(
-        OUTBOX.c.status == EmailStatus.PENDING.value,
-        OUTBOX.c.next_attempt_at <= bindparam("now"),
-    )
-    .order_by(OUTBOX.c.next_attempt_at)
-    .limit(1)
+# An email waiting for its (next) attempt at ``now``.
+DUE = (OUTBOX.c.status == EmailStatus.PENDING.value, OUTBOX.c.next_attempt_at <= bindparam("now"))
+DUE_EMAIL = select(OUTBOX).where(*DUE).order_by(OUTBOX.c.next_attempt_at).limit(1)
+# The uploads of ``customer_id`` not finished yet.
+UNFINISHED = (
+    UPLOADS.c.customer_id == bindparam("customer_id"),
+    UPLOADS.c.state.not_in(FINAL_VALUES),
 )
-ANY_UNFINISHED = (
-    select(UPLOADS.c.id)
-    .where(UPLOADS.c.customer_id == bindparam("customer_id"), UPLOADS.c.state.not_in(FINAL_VALUES))
-    .limit(1)
-)
+ANY_UNFINISHED = select(UPLOADS.c.id).where(*UNFINISHED).limit(1)
 EARLIER_UPLOAD = (
     select(UPLOADS.c.id)
     .where(

@@ -15,13 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import (
-    Connection,
-    RowMapping,
-    func,
-    select,
-    text,
-)
+from sqlalchemy import Connection, RowMapping, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -233,17 +227,17 @@ class Store:
     def unfinished(self, customer_id: str) -> list[Upload]:
         # Asked on every sweep of every account and nearly always empty: an indexed
         # Core lookup costs a fraction of an ORM session, which only runs if it finds one.
+        which = {"customer_id": customer_id}
         try:
             with self.engine.connect() as connection:
-                found = connection.execute(sql.ANY_UNFINISHED, {"customer_id": customer_id}).first()
+                found = connection.execute(sql.ANY_UNFINISHED, which).first()
         except SQLAlchemyError as exc:
             raise StateError(f"state database error: {exc.__class__.__name__}: {exc}") from exc
         if found is None:
             return []
-        pending = (Upload.customer_id == customer_id, Upload.state.not_in(sql.FINAL_VALUES))
+        query = select(Upload).where(*sql.UNFINISHED).order_by(Upload.created_at)
         with self.session() as session:
-            rows = session.scalars(select(Upload).where(*pending).order_by(Upload.created_at))
-            return list(rows)
+            return list(session.scalars(query, which))
 
     def find_duplicate(
         self, *, customer_id: str, flow_id: str, sha256: str, since: datetime, exclude_id: str
@@ -339,14 +333,10 @@ class Store:
                 with self._transaction() as connection:
                     connection.execute(sql.UPDATE_EMAIL, {"_id": email.upload_id, **attempt})
             return
-        pending = (
-            sql.OUTBOX.c.status == EmailStatus.PENDING.value,
-            sql.OUTBOX.c.next_attempt_at <= now,
-        )
-        oldest = sql.OUTBOX.c.next_attempt_at
-        locked = select(OutboxEmail).where(*pending).order_by(oldest).limit(1)
+        oldest = select(OutboxEmail).where(*sql.DUE).order_by(OutboxEmail.next_attempt_at).limit(1)
         with self.session() as session:
-            yield session.scalars(locked.with_for_update(skip_locked=True)).first()
+            locked = oldest.with_for_update(skip_locked=True)
+            yield session.scalars(locked, {"now": now}).first()
 
     @staticmethod
     def record_attempt(
