@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
 
 from sftp_watcher.crashpoints import crashpoint
 from sftp_watcher.errors import MailError, StateError
-from sftp_watcher.notify.send import MailSender, MailSession
+from sftp_watcher.notify.send import MailPool, MailSender, MailSession
 from sftp_watcher.observability import metrics
 from sftp_watcher.pipeline import Clock, utc_now
+from sftp_watcher.state.models import OutboxEmail
 from sftp_watcher.state.store import Store
 
 log = structlog.get_logger("sftp_watcher.outbox")
@@ -21,11 +25,35 @@ MAX_RETRY_SECONDS = 1800
 
 @dataclass
 class Outbox:
+    """The queued emails' way out: each sweep hands over the emails it queued at once
+    (``deliver``), and ``flush`` sends whatever is still due (retries, a restart's leftovers).
+
+    Two senders never take the same email: within the process an email being sent is
+    reserved here; across replicas (PostgreSQL) its row is locked while it is sent.
+    """
+
     store: Store
     sender: MailSender
     clock: Clock = utc_now
     _down: bool = False  # the mail server
     _state_down: bool = False  # the state database
+    _sending: set[str] = field(default_factory=set)  # reserved: being sent by a thread
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._pool = MailPool(self.sender)
+
+    def deliver(self, upload_id: str) -> bool | None:
+        """Send the email just queued for ``upload_id``: True sent, False failed, None left
+        to ``flush`` (the mail server is down, or another sender has it).
+
+        A mail server known to be down is not tried: the sweep goes on with its next file
+        at once, and the next flush finds out when the server is back.
+        """
+        if self._down:
+            return None
+        with self._pool.connection() as mail:
+            return self._send(mail, self._claim(upload_id=upload_id))
 
     def flush(self) -> tuple[int, int]:
         """Try every due email once; returns (sent, still pending after a failure).
@@ -36,8 +64,8 @@ class Outbox:
         """
         sent = failed = 0
         try:
-            with self.sender.session() as mail:
-                while (outcome := self._send_next(mail)) is not None:
+            with self._pool.connection() as mail:
+                while (outcome := self._send(mail, self._claim())) is not None:
                     if not outcome:
                         failed += 1
                         break
@@ -49,19 +77,45 @@ class Outbox:
                 log.error("outbox.state_unavailable", error=str(exc))
             self._state_down = True
             return sent, failed
+        finally:
+            self._pool.close_idle()
         if self._state_down:
             log.warning("outbox.state_recovered")
         self._state_down = False
         return sent, failed
 
-    def _send_next(self, mail: MailSession) -> bool | None:
-        """Send the oldest due email: True sent, False failed, None nothing due.
+    def close(self) -> None:
+        self._pool.close()
 
-        The email stays locked in the state database while it is sent, so that another
-        replica flushing at the same moment cannot send it too.
-        """
+    @contextmanager
+    def _claim(self, upload_id: str | None = None) -> Iterator[OutboxEmail | None]:
+        """``upload_id``'s email, or the oldest due one, reserved and locked for the block."""
+        reserved: list[str] = []
+        with ExitStack() as stack:
+            # Registered first, so it runs last: after the attempt is recorded.
+            stack.callback(self._release, reserved)
+            with self._guard:  # look up and reserve at once, or two threads could pick one
+                queued = None
+                if upload_id is None:
+                    claim = self.store.claim_due_email(self.clock(), skip=self._sending)
+                    queued = stack.enter_context(claim)
+                elif upload_id not in self._sending:
+                    queued = stack.enter_context(self.store.claim_email(upload_id))
+                if queued is not None:
+                    reserved.append(queued.upload_id)
+                    self._sending.add(queued.upload_id)
+            yield queued
+
+    def _release(self, reserved: list[str]) -> None:
+        with self._guard:
+            self._sending.difference_update(reserved)
+
+    def _send(
+        self, mail: MailSession, claim: AbstractContextManager[OutboxEmail | None]
+    ) -> bool | None:
+        """Send the claimed email: True sent, False failed, None nothing claimed."""
         now = self.clock()
-        with self.store.claim_due_email(now) as queued:
+        with claim as queued:
             if queued is None:
                 return None
             try:

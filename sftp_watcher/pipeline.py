@@ -71,6 +71,7 @@ class Pipeline:
     store: Store
     trigger: Trigger
     clock: Clock = utc_now
+    deliver: Callable[[str], object] | None = None  # hands a queued email over at once
 
     def __post_init__(self) -> None:
         self.rules = Rules.for_customer(self.settings, self.customer)
@@ -148,7 +149,10 @@ class Pipeline:
         sha256: str | None = None
         try:
             data = self.source.read(
-                Folder.UPLOAD, upload.claim_name, self.settings.limits.max_file_bytes
+                Folder.UPLOAD,
+                upload.claim_name,
+                self.settings.limits.max_file_bytes,
+                size=upload.size,
             )
         except FileRejected as exc:
             report = rejected_report(upload.original_name, exc.reason)
@@ -241,7 +245,7 @@ class Pipeline:
         answers: dict[int, BatchMark] = {}
         last: BatchMark | None = None  # recorded with the step's outcome, below
         if flow is not None:
-            deadline = self._monotonic_deadline()
+            deadline = time.monotonic() + self.settings.phonon.retry_budget_seconds
             for batch in (b for b in batches if b.status in _UNSENT):
                 # Recorded before the batch goes out: the previous answer, and this attempt.
                 marks = [] if last is None else [last]
@@ -282,9 +286,6 @@ class Pipeline:
             desired = f"{archived_as}.errors.csv"
             names["errors_file"] = free_name(self.source, folder, desired, self.clock())
         return names
-
-    def _monotonic_deadline(self) -> float:
-        return time.monotonic() + self.settings.phonon.retry_budget_seconds
 
     def _send(self, upload: Upload, flow: FlowConfig, batch: Batch, deadline: float) -> BatchMark:
         """Send one batch (recorded as being sent); its answer is returned to be recorded."""
@@ -429,10 +430,12 @@ class Pipeline:
         done = self.store.advance(
             upload.id, UploadState.DONE, now=self.clock(), via=via, email=email, **fields
         )
+        metrics.record_file(self.customer.id, outcome_label(done))
         if email is not None:
             self._log.info("email.queued", upload_id=upload.id)
             crashpoint("notify.after_queue")
-        metrics.record_file(self.customer.id, outcome_label(done))
+            if self.deliver is not None:
+                self.deliver(upload.id)
         return done
 
 

@@ -77,6 +77,7 @@ class Account:
         stop: threading.Event,
         clock: Clock = utc_now,
         keep_connection: bool = True,
+        deliver: Callable[[str], object] | None = None,
     ) -> None:
         self.settings = settings
         # False when more accounts share this server than it has session slots: the
@@ -89,7 +90,7 @@ class Account:
         self.locks = locks
         self.stop = stop
         self.clock = clock
-        self.pipeline = Pipeline(settings, customer, source, store, trigger, clock)
+        self.pipeline = Pipeline(settings, customer, source, store, trigger, clock, deliver)
         self._log = log.bind(customer=customer.id)
         self._failures = 0
         self._retry_at = 0.0  # monotonic time before which sweeps are skipped

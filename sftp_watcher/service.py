@@ -74,6 +74,7 @@ class Service:
             self.trigger = make_client(self.settings.phonon)
             self._stack.callback(self.trigger.close)
             self.outbox = Outbox(self.store, make_sender(self.settings.email), self.clock)
+            self._stack.callback(self.outbox.close)
             self.locks = AccountLocks(self.store.engine)
             self.accounts = {c.id: self._account(c) for c in self.settings.customers}
         except BaseException:
@@ -97,6 +98,7 @@ class Service:
             stop=self.stop,
             clock=self.clock,
             keep_connection=_has_slot_for_each(customer, self.settings.customers),
+            deliver=self.outbox.deliver,
         )
         self._stack.callback(account.close)
         return account
@@ -110,7 +112,8 @@ class Service:
         return [self.accounts[customer_id]]
 
     def poll_once(self, customer_id: str | None = None) -> PassResult:
-        """One sweep of every selected account, then deliver the emails it queued."""
+        """One sweep of every selected account (each delivers the emails it queues), then
+        the emails still due: those that failed to go out, and any left from before."""
         accounts = self.select(customer_id)
         with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="sweep") as pool:
             sweeps = tuple(pool.map(lambda a: a.sweep(force=True), accounts))

@@ -15,8 +15,10 @@ import re
 import smtplib
 import ssl
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, closing, contextmanager, suppress
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
@@ -43,9 +45,17 @@ class MailSession(Protocol):
         """Hand over a message rendered to bytes before (the outbox keeps them), unchanged."""
 
 
+class MailConnection(MailSession, Protocol):
+    def close(self) -> None:
+        """Hang up (an SMTP connection opens at its first send)."""
+
+
 class MailSender(MailSession, Protocol):
     def session(self) -> AbstractContextManager[MailSession]:
         """Several sends in one block; an SMTP sender keeps one connection for them."""
+
+    def connection(self) -> MailConnection:
+        """A connection to keep for several sends; the caller closes it."""
 
 
 class SmtpSender:
@@ -73,11 +83,11 @@ class SmtpSender:
     @contextmanager
     def session(self) -> Iterator[MailSession]:
         """One connection, opened at the first send and closed when the block ends."""
-        session = _SmtpSession(self)
-        try:
-            yield session
-        finally:
-            session.close()
+        with closing(self.connection()) as connection:
+            yield connection
+
+    def connection(self) -> MailConnection:
+        return _SmtpSession(self)
 
     def open(self) -> smtplib.SMTP:
         """A connection ready to send: connected, TLS started, logged in."""
@@ -264,6 +274,12 @@ class FileSender:
     def session(self) -> Iterator[MailSession]:
         yield self
 
+    def connection(self) -> MailConnection:
+        return self
+
+    def close(self) -> None:
+        """Nothing to hang up: each message is a file of its own."""
+
     def send(self, message: Message) -> None:
         self._write(self.path_for(message), message.as_bytes())
 
@@ -288,6 +304,49 @@ class FileSender:
                 raise
         except OSError as exc:
             raise MailError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+class MailPool:
+    """Connections kept between sends, one for each thread sending at the moment.
+
+    The sweeps deliver their own emails, several at a time: each borrows a kept connection
+    instead of connecting (and saying EHLO, STARTTLS, AUTH) for every message. One idle
+    for ``idle_seconds`` is hung up before it would be lent again, and by ``close_idle``.
+    """
+
+    def __init__(self, sender: MailSender, *, idle_seconds: float = 30.0) -> None:
+        self._sender = sender
+        self._idle_seconds = idle_seconds
+        self._lock = threading.Lock()
+        self._idle: list[tuple[float, MailConnection]] = []  # (monotonic time returned, ...)
+
+    @contextmanager
+    def connection(self) -> Iterator[MailSession]:
+        self.close_idle()
+        with self._lock:
+            connection = self._idle.pop()[1] if self._idle else None
+        if connection is None:
+            connection = self._sender.connection()
+        try:
+            yield connection
+        except BaseException:
+            connection.close()  # in an unknown state: not lent again
+            raise
+        with self._lock:
+            self._idle.append((time.monotonic(), connection))
+
+    def close_idle(self, idle_seconds: float | None = None) -> None:
+        """Hang up the connections idle for ``idle_seconds`` (the pool's own by default)."""
+        limit = self._idle_seconds if idle_seconds is None else idle_seconds
+        now = time.monotonic()
+        with self._lock:
+            stale = [c for returned, c in self._idle if now - returned >= limit]
+            self._idle = [(r, c) for r, c in self._idle if now - r < limit]
+        for connection in stale:
+            connection.close()
+
+    def close(self) -> None:
+        self.close_idle(0.0)
 
 
 def make_sender(config: EmailConfig) -> MailSender:

@@ -66,8 +66,10 @@ class Source(ABC):
         return True
 
     @abstractmethod
-    def read(self, folder: Folder, name: str, max_bytes: int) -> bytes:
-        """The file's bytes; raises ``FileRejected`` rather than reading past ``max_bytes``."""
+    def read(self, folder: Folder, name: str, max_bytes: int, *, size: int | None = None) -> bytes:
+        """The file's bytes; raises ``FileRejected`` rather than reading past ``max_bytes``.
+        ``size``: its size as listed, a hint (the file is read to its end whatever it says).
+        """
 
     @abstractmethod
     def rename(self, folder: Folder, name: str, to_folder: Folder, to_name: str) -> None:

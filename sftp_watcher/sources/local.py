@@ -83,7 +83,7 @@ class LocalSource(Source):
         with self._errors("stat", path):
             return _entry(name, path.lstat())
 
-    def read(self, folder: Folder, name: str, max_bytes: int) -> bytes:
+    def read(self, folder: Folder, name: str, max_bytes: int, *, size: int | None = None) -> bytes:
         path = self._path(folder, name)
         with self._errors("read", path), path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size

@@ -297,15 +297,19 @@ class SftpSource(Source):
                 attrs = sftp.stat(path)
             return _entry(name, attrs)
 
-    def read(self, folder: Folder, name: str, max_bytes: int) -> bytes:
+    def read(self, folder: Folder, name: str, max_bytes: int, *, size: int | None = None) -> bytes:
         path = self._path(folder, name)
         with self._operation("read", path) as sftp, sftp.open(path, "rb") as handle:
-            size = handle.stat().st_size or 0
-            if size > max_bytes:
-                raise FileRejected(
-                    f"{name} is {size} bytes, larger than the limit of {max_bytes} bytes", file=name
-                )
-            handle.prefetch(size)
+            # A file listed as small takes one READ (and one more to see its end): asking
+            # its size first would cost a round trip more. Larger ones are read ahead.
+            if size is None or not 0 < size <= handle.MAX_REQUEST_SIZE:
+                size = handle.stat().st_size or 0
+                if size > max_bytes:
+                    raise FileRejected(
+                        f"{name} is {size} bytes, larger than the limit of {max_bytes} bytes",
+                        file=name,
+                    )
+                handle.prefetch(size)
             # One byte more than allowed tells a file that grew since stat from one at the limit.
             data = handle.read(max_bytes + 1)
         if len(data) > max_bytes:

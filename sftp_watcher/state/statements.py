@@ -40,6 +40,11 @@ UPDATE_EMAIL = update(OUTBOX).where(OUTBOX.c.upload_id == bindparam("_id"))
 # An email waiting for its (next) attempt at ``now``.
 DUE = (OUTBOX.c.status == EmailStatus.PENDING.value, OUTBOX.c.next_attempt_at <= bindparam("now"))
 DUE_EMAIL = select(OUTBOX).where(*DUE).order_by(OUTBOX.c.next_attempt_at).limit(1)
+# The same, passing over the emails in ``skip`` (being sent by another thread).
+DUE_EMAIL_SKIPPING = DUE_EMAIL.where(OUTBOX.c.upload_id.not_in(bindparam("skip", expanding=True)))
+PENDING_EMAIL = select(OUTBOX).where(
+    OUTBOX.c.upload_id == bindparam("upload_id"), OUTBOX.c.status == EmailStatus.PENDING.value
+)
 # The uploads of ``customer_id`` not finished yet.
 UNFINISHED = (
     UPLOADS.c.customer_id == bindparam("customer_id"),

@@ -7,7 +7,7 @@ completed step. Objects handed out are detached snapshots: read them, don't modi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, RowMapping, func, select, text
+from sqlalchemy import Connection, RowMapping, Select, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -316,16 +316,38 @@ class Store:
                 raise
 
     @contextmanager
-    def claim_due_email(self, now: datetime) -> Iterator[OutboxEmail | None]:
-        """The oldest due email (or None), locked while the block runs; record the attempt
-        on it with ``record_attempt``. Replicas flush one outbox: on PostgreSQL the row lock
-        (FOR UPDATE SKIP LOCKED) keeps the others off it and dies with a dead sender.
+    def claim_due_email(
+        self, now: datetime, *, skip: Collection[str] = ()
+    ) -> Iterator[OutboxEmail | None]:
+        """The oldest due email not in ``skip`` (or None), locked while the block runs;
+        record the attempt on it with ``record_attempt``. Replicas flush one outbox: on
+        PostgreSQL the row lock (FOR UPDATE SKIP LOCKED) keeps the others off it and dies
+        with a dead sender.
         """
+        if skip:
+            due = sql.DUE_EMAIL_SKIPPING
+            values: dict[str, Any] = {"now": now, "skip": list(skip)}
+        else:
+            due, values = sql.DUE_EMAIL, {"now": now}
+        with self._claim_email(due, values) as email:
+            yield email
+
+    @contextmanager
+    def claim_email(self, upload_id: str) -> Iterator[OutboxEmail | None]:
+        """The upload's email if it is still to be sent (else None), locked as above."""
+        with self._claim_email(sql.PENDING_EMAIL, {"upload_id": upload_id}) as email:
+            yield email
+
+    @contextmanager
+    def _claim_email(
+        self, query: Select[Any], values: dict[str, Any]
+    ) -> Iterator[OutboxEmail | None]:
         if self.engine.dialect.name != "postgresql":
-            # SQLite serves one process: nobody to lock out. And a read transaction held
-            # across the send could not turn into a write if a sweep wrote meanwhile.
+            # SQLite serves one process, whose Outbox keeps its threads off each other's
+            # emails. And a read transaction held across the send could not turn into a
+            # write if a sweep wrote meanwhile.
             with self._transaction() as connection:
-                row = connection.execute(sql.DUE_EMAIL, {"now": now}).mappings().first()
+                row = connection.execute(query, values).mappings().first()
             email = None if row is None else OutboxEmail(**row)
             yield email
             if email is not None:
@@ -333,10 +355,9 @@ class Store:
                 with self._transaction() as connection:
                     connection.execute(sql.UPDATE_EMAIL, {"_id": email.upload_id, **attempt})
             return
-        oldest = select(OutboxEmail).where(*sql.DUE).order_by(OutboxEmail.next_attempt_at).limit(1)
+        locked = select(OutboxEmail).from_statement(query.with_for_update(skip_locked=True))
         with self.session() as session:
-            locked = oldest.with_for_update(skip_locked=True)
-            yield session.scalars(locked, {"now": now}).first()
+            yield session.scalars(locked, values).first()
 
     @staticmethod
     def record_attempt(

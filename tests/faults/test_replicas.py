@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from sftp_watcher.config import Settings
 from sftp_watcher.state.store import Store
 from tests.faults.conftest import Fleet, RunProcess, count_events, wait_for
 from tests.servers.sshd import SshdServer
@@ -27,6 +28,7 @@ REPLICAS = 3
 ACCOUNTS = 20
 FILES_PER_ACCOUNT = 15
 DONE_TIMEOUT = 150.0
+WORKERS = Settings.model_fields["workers"].default  # the fleet's replicas run with it
 
 
 def test_three_replicas_one_killed_process_every_file_exactly_once(
@@ -58,6 +60,7 @@ def test_three_replicas_one_killed_process_every_file_exactly_once(
     )
     assert victim.process.returncode == -signal.SIGKILL
     died_by = datetime.now(UTC)
+    mailed_by = set(fleet.message_ids())  # every email the killed replica handed over
     assert sum(len(a.archived()) for a in accounts) < files, "killed too late to prove anything"
 
     def all_done() -> bool:
@@ -83,11 +86,16 @@ def test_three_replicas_one_killed_process_every_file_exactly_once(
     assert [n for n, times in called.items() if times > 1] == [], "a number was called twice"
     message_ids = Counter(fleet.message_ids())
     assert len(message_ids) == files, "one email per file"
-    assert [m for m, n in message_ids.items() if n > 1] == [], "an email was sent twice"
+    # The one resend SPEC 8 allows (same Message-ID): the killed replica had handed the
+    # email over and died before recording it. Anything else sent twice is a bug.
+    dead = victim.events()
+    recorded = {e["message_id"] for e in dead if e.get("event") == "email.sent"}
+    twice = {m for m, n in message_ids.items() if n > 1}
+    assert twice <= mailed_by - recorded, "an email was sent twice"
+    assert len(twice) <= WORKERS, "more resends than the killed replica had senders"
 
     # What the dead replica left half done, the others finished: each of its unfinished
     # uploads shows up as resumed in a survivor's log.
-    dead = victim.events()
     claimed = {e["upload_id"] for e in dead if e.get("event") == "file.claimed"}
     queued = {e["upload_id"] for e in dead if e.get("event") == "email.queued"}
     unfinished = claimed - queued

@@ -331,6 +331,31 @@ def test_read_returns_bytes_up_to_and_at_the_limit(sftp_account: SftpAccount) ->
         assert src.read(Folder.UPLOAD, "C1_a.csv", len(payload) + 1) == payload
 
 
+@pytest.mark.parametrize(
+    ("listed", "actual"),
+    [(5, 300_000), (20_000, 0), (20_000, 7), (None, 7)],
+    ids=["grew-past-one-request", "emptied", "shrank", "no-hint"],
+)
+def test_read_takes_the_listed_size_as_a_hint_only(
+    sftp_account: SftpAccount, listed: int | None, actual: int
+) -> None:
+    payload = os.urandom(actual)
+    (sftp_account.upload / "C1_a.csv").write_bytes(payload)
+    with source(sftp_account) as src:
+        assert src.read(Folder.UPLOAD, "C1_a.csv", 1 << 20, size=listed) == payload
+
+
+def test_a_small_listed_file_is_read_without_asking_its_size(
+    sftp_account: SftpAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (sftp_account.upload / "C1_a.csv").write_bytes(b"tel1\n")
+    asked: list[object] = []
+    monkeypatch.setattr(paramiko.SFTPFile, "stat", asked.append)
+    with source(sftp_account) as src:
+        assert src.read(Folder.UPLOAD, "C1_a.csv", 100, size=5) == b"tel1\n"
+    assert asked == []
+
+
 def test_read_refuses_an_oversized_file_without_reading_it(
     sftp_account: SftpAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
