@@ -158,10 +158,9 @@ def sweep_then_mail(
         if membership is not None and not membership.owns(account.customer.id):
             account.close()  # another replica sweeps it, and keeps the session
             return
+        # The sweep hands over the emails it queues itself; the outbox job retries those
+        # the mail server did not take.
         result = account.sweep()
-        if result.processed:
-            # Emails were queued: deliver them now rather than at the next outbox tick.
-            _run_soon(scheduler, OUTBOX_JOB)
         if result.ready_in is not None:
             # A file waits only for min_file_age: sweep again the moment it is old enough,
             # not at the next interval (a watched folder sends no second event for it).

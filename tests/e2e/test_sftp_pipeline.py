@@ -189,6 +189,28 @@ def test_smtp_down_delays_email_but_never_archiving(rig: Rig) -> None:
     assert rig.subjects() == [f"Upload processed: {NAME} — 1 of 1 call scheduled"]
 
 
+def test_each_email_goes_out_with_its_file_not_after_the_sweep(rig: Rig) -> None:
+    """The sweep hands the email over as soon as its file is done: the first file's email
+    has arrived by the time the second file is claimed."""
+    first, second = NAME, f"C{USER_ID}_{FLOW_ID}_upload_{tomorrow_at(11):%d%m%Y%H%M%S}.csv"
+    rig.drop(first, csv_text(mobile(1)))
+    rig.drop(second, csv_text(mobile(2)))
+    mailed_at_claim: list[int] = []
+    with Service(rig.settings()) as service:
+        pipeline = service.accounts["acme"].pipeline
+        start = pipeline.start
+
+        def starting(entry: Any) -> Any:
+            mailed_at_claim.append(len(rig.smtp.messages))
+            return start(entry)
+
+        with mock.patch.object(pipeline, "start", starting):
+            result = service.poll_once()
+    assert mailed_at_claim == [0, 1]
+    assert result.emails_sent == 0  # nothing was left for the outbox
+    assert len(rig.smtp.messages) == 2
+
+
 def test_no_secret_in_any_log_line(rig: Rig, capfd: pytest.CaptureFixture[str]) -> None:
     from sftp_watcher.observability.logs import configure_logging, register_secret
 
