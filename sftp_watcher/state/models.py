@@ -7,10 +7,11 @@ which step to resume and with which names and bytes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -23,7 +24,13 @@ from sqlalchemy import (
     Text,
     inspect,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    configure_mappers,
+    mapped_column,
+    relationship,
+)
 from sqlalchemy.types import TypeDecorator
 
 from sftp_watcher.errors import InvalidTransition
@@ -104,10 +111,24 @@ class Base(DeclarativeBase):
 RowT = TypeVar("RowT", bound=Base)
 
 
+def detached(cls: type[RowT], values: Mapping[Any, Any]) -> RowT:
+    """A ``cls`` holding ``values`` (a row the database returned), outside any session.
+
+    Made without the declarative constructor: it records every attribute as a change to
+    flush, which cost 26 µs a row, more than some statements that returned one.
+    """
+    mapper = inspect(cls)
+    if not mapper.configured:
+        configure_mappers()  # what the constructor's first call would have done
+    row = mapper.class_manager.new_instance()
+    row.__dict__.update(values)
+    return cast(RowT, row)
+
+
 def snapshot(row: RowT, **changes: Any) -> RowT:
     """A detached copy of a row with ``changes``: what the database holds once they are recorded."""
     values = {c.key: getattr(row, c.key) for c in inspect(type(row)).column_attrs}
-    return type(row)(**(values | changes))
+    return detached(type(row), values | changes)
 
 
 class Upload(Base):

@@ -34,6 +34,7 @@ from sftp_watcher.state.models import (
     Upload,
     UploadState,
     check_transition,
+    detached,
 )
 
 _MIGRATIONS = "sftp_watcher.state:migrations"
@@ -153,7 +154,7 @@ class Store:
         with self._transaction() as connection:
             connection.execute(sql.INSERT_UPLOAD, values)
             connection.execute(sql.INSERT_STEP, _step(upload_id, UploadState.CLAIMING, now, None))
-        return Upload(**values)
+        return detached(Upload, values)
 
     def advance(
         self,
@@ -201,7 +202,7 @@ class Store:
                 _mark(connection, upload_id, mark, now)
             if email is not None:
                 _queue(connection, upload_id, email, now)
-        return Upload(**row)
+        return detached(Upload, row)
 
     def update(self, upload_id: str, *, now: datetime, **fields: Any) -> None:
         """Record a decision inside the current state (e.g. the archive name, before moving)."""
@@ -348,7 +349,7 @@ class Store:
             # write if a sweep wrote meanwhile.
             with self._transaction() as connection:
                 row = connection.execute(query, values).mappings().first()
-            email = None if row is None else OutboxEmail(**row)
+            email = None if row is None else detached(OutboxEmail, row)
             yield email
             if email is not None:
                 attempt = {name: getattr(email, name) for name in _ATTEMPT_FIELDS}

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 from alembic.operations import Operations
+from sqlalchemy import inspect
 
 from sftp_watcher.errors import InvalidTransition, StateError
 from sftp_watcher.state.locks import AccountLocks
-from sftp_watcher.state.models import BatchStatus, UploadState
+from sftp_watcher.state.models import BatchStatus, UploadState, snapshot
 from sftp_watcher.state.store import BatchMark, QueuedEmail, Store
 
 NOW = datetime(2026, 2, 8, 10, 0, tzinfo=UTC)
@@ -274,3 +275,18 @@ def test_duplicate_lookup_counts_a_failed_upload_phonon_may_have_received(store:
         store.update(uid, now=NOW, destination="failure")
     assert _duplicate_id(store, "refused" * 8) is None, "a list Phonon refused called nobody"
     assert _duplicate_id(store, "silent" * 8) == "silent"
+
+
+def test_a_step_returns_the_row_as_recorded_outside_any_session(store: Store) -> None:
+    _new(store)
+    claimed = store.advance("u1", UploadState.CLAIMED, now=NOW, flow_id="abc")
+    assert (claimed.id, claimed.state, claimed.flow_id) == ("u1", "claimed", "abc")
+    assert claimed.size == 10
+    assert inspect(claimed).session is None
+    assert claimed.uploaded_at == NOW and claimed.uploaded_at.tzinfo is not None
+
+    later = snapshot(claimed, state="judged", reason="x")
+    assert (later.state, later.reason, later.flow_id) == ("judged", "x", "abc")
+    assert claimed.state == "claimed"  # a copy: the original is untouched
+    loaded = store.get("u1")
+    assert loaded is not None and loaded.state == "claimed" and loaded.flow_id == "abc"
