@@ -39,6 +39,7 @@ class Outbox:
     _state_down: bool = False  # the state database
     _sending: set[str] = field(default_factory=set)  # reserved: being sent by a thread
     _guard: threading.Lock = field(default_factory=threading.Lock)
+    sent_total: int = 0  # emails handed over since start, by deliver and flush
 
     def __post_init__(self) -> None:
         self._pool = MailPool(self.sender)
@@ -137,6 +138,8 @@ class Outbox:
             crashpoint("email.after_send")
             self.store.record_attempt(queued, sent=True, now=now, retry_at=now, error=None)
             upload_id, message_id = queued.upload_id, queued.message_id
+        with self._guard:
+            self.sent_total += 1
         metrics.record_email("sent")
         if self._down:
             log.warning("email.recovered")

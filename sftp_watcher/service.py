@@ -32,7 +32,7 @@ log = structlog.get_logger("sftp_watcher.service")
 @dataclass(frozen=True, slots=True)
 class PassResult:
     sweeps: tuple[SweepResult, ...]
-    emails_sent: int
+    emails_sent: int  # by the sweeps and the outbox, during the pass
     emails_pending: int | None  # None: the state database could not be asked
 
     @property
@@ -115,9 +115,11 @@ class Service:
         """One sweep of every selected account (each delivers the emails it queues), then
         the emails still due: those that failed to go out, and any left from before."""
         accounts = self.select(customer_id)
+        sent_before = self.outbox.sent_total
         with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="sweep") as pool:
             sweeps = tuple(pool.map(lambda a: a.sweep(force=True), accounts))
-        sent, _failed = self.outbox.flush()
+        self.outbox.flush()
+        sent = self.outbox.sent_total - sent_before
         return PassResult(sweeps, sent, self._pending_emails())
 
     def _pending_emails(self) -> int | None:
