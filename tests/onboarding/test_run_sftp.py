@@ -468,7 +468,8 @@ def test_a_password_login_passes_and_a_wrong_password_is_named(
     bad = make_settings(tmp_path / "bad", _password_source(password_login, wrong), flow)
     report = run_setup_test(bad, "acme")
     auth = by_name(report)["authentication"]
-    assert auth["status"] == "fail"
-    assert "password" in auth["detail"]
+    # Messages on every assertion: this test failed once in a full run, never alone.
+    assert auth["status"] == "fail", report.render_text()
+    assert "password" in auth["detail"], auth
     assert "source.password" in auth["fix"], auth
     assert wrong not in output_of(report) and password_login.password not in output_of(report)
