@@ -37,9 +37,9 @@ class Outbox:
     clock: Clock = utc_now
     _down: bool = False  # the mail server
     _state_down: bool = False  # the state database
-    _sending: set[str] = field(default_factory=set)  # reserved: being sent by a thread
-    _guard: threading.Lock = field(default_factory=threading.Lock)
-    sent_total: int = 0  # emails handed over since start, by deliver and flush
+    _sending: set[str] = field(default_factory=set, init=False)  # reserved: being sent
+    _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
+    sent_total: int = field(default=0, init=False)  # handed over since start, both ways
 
     def __post_init__(self) -> None:
         self._pool = MailPool(self.sender)

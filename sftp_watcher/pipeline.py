@@ -413,14 +413,7 @@ class Pipeline:
             fields = {"archived_as": archived_as, "errors_file": errors_file}
             upload = snapshot(upload, **fields)
             via = ((UploadState.ARCHIVED, {"folder": folder.value, "archived_as": archived_as}),)
-        flow = self.customer.flow(upload.flow_id) if upload.flow_id else None
-        notice = notice_for(
-            upload,
-            self.customer,
-            timezone=self.rules.timezone,
-            flow_type=flow.type if flow else None,
-            now=self.clock(),
-        )
+        notice = notice_for(upload, self.customer, timezone=self.rules.timezone, now=self.clock())
         email = None
         if self.customer.emails:
             message = render(notice, sender=self.settings.email.from_)

@@ -64,7 +64,7 @@ def run_service(service: Service, *, health: bool = True) -> None:
         stack.callback(membership.close)
         for account in service.accounts.values():
             scheduler.add_job(
-                sweep_then_mail(scheduler, account, wakes, membership),
+                sweep_job(scheduler, account, wakes, membership),
                 "interval",
                 seconds=settings.poll_interval_seconds,
                 jitter=min(settings.poll_interval_seconds / 4, 30),
@@ -145,12 +145,14 @@ class Wakes:
             return pending
 
 
-def sweep_then_mail(
+def sweep_job(
     scheduler: BackgroundScheduler,
     account: Account,
     wakes: Wakes,
     membership: Membership | None = None,
 ) -> Callable[[], None]:
+    """The account's interval job: sweep it if this replica owns it (its emails go out
+    with its files), and sweep again as soon as a waiting file is old enough."""
     job_id = _job_id(account.customer.id)
 
     def sweep() -> None:

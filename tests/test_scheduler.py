@@ -13,7 +13,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from sftp_watcher.poller import SweepResult
-from sftp_watcher.scheduler import Wakes, sweep_then_mail
+from sftp_watcher.scheduler import Wakes, sweep_job
 
 WAIT = 20.0  # seconds; the interval below is an hour, so only a wake-up can be this quick
 
@@ -58,7 +58,7 @@ def scheduler() -> Iterator[BackgroundScheduler]:
 def _start(scheduler: BackgroundScheduler, account: SlowAccount) -> Wakes:
     wakes = Wakes(scheduler)
     scheduler.add_job(
-        sweep_then_mail(scheduler, account, wakes),  # type: ignore[arg-type]
+        sweep_job(scheduler, account, wakes),  # type: ignore[arg-type]
         "interval",
         seconds=3600,
         id="poll:acme",
@@ -108,8 +108,8 @@ def test_an_account_another_replica_owns_is_left_to_it_and_its_session_released(
     account.release_first.set()
     wakes = Wakes(scheduler)
 
-    sweep_then_mail(scheduler, account, wakes, Replicas(mine=False))()  # type: ignore[arg-type]
+    sweep_job(scheduler, account, wakes, Replicas(mine=False))()  # type: ignore[arg-type]
     assert (account.sweeps, account.closes) == (0, 1)
 
-    sweep_then_mail(scheduler, account, wakes, Replicas(mine=True))()  # type: ignore[arg-type]
+    sweep_job(scheduler, account, wakes, Replicas(mine=True))()  # type: ignore[arg-type]
     assert (account.sweeps, account.closes) == (1, 1)

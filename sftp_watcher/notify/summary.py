@@ -17,10 +17,10 @@ def notice_for(
     customer: CustomerConfig,
     *,
     timezone: ZoneInfo,
-    flow_type: str | None,
     now: datetime,
 ) -> UploadNotice:
     report: dict[str, Any] = upload.report or {}
+    flow = customer.flow(upload.flow_id) if upload.flow_id else None
     succeeded = upload.destination == "success"
     folder = "Success" if succeeded else "Failure"
     start = report.get("start_time")
@@ -33,7 +33,7 @@ def notice_for(
         processed_at=upload.judged_at or now,
         timezone=timezone,
         flow_id=upload.flow_id,
-        flow_type=flow_type,
+        flow_type=flow.type if flow else None,
         succeeded=succeeded,
         reason=None if succeeded else upload.reason,
         rows_total=upload.rows_total,
