@@ -174,6 +174,31 @@ def timed_cpu(action: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - started, time.process_time() - cpu
 
 
+def processes_cpu(pids: Sequence[int]) -> float:
+    """CPU seconds (user and system) used so far by the processes ``pids`` (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        # The fields after the command name, which may itself hold spaces.
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+@contextmanager
+def stderr_to_devnull() -> Iterator[None]:
+    """File descriptor 2 on /dev/null while the block runs: child processes started in it
+    keep it (their logs, like ours in ``quiet_logs``, are written and thrown away)."""
+    saved = os.dup(2)
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        os.dup2(sink.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 

@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
 from sftp_watcher import __version__
 from sftp_watcher.config import Settings, load_settings
 from sftp_watcher.errors import ConfigError, SourceError, StateError, WatcherError
@@ -101,23 +99,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _prepare(settings: Settings, args: argparse.Namespace) -> Settings:
-    from sftp_watcher.observability.logs import configure_logging, register_secret
+    from sftp_watcher.observability.logs import configure_logging, register_secrets
 
     configure_logging(args.log_format or settings.log_format, settings.log_level)
-    for secret in _secrets(settings):
-        register_secret(secret.get_secret_value())
+    register_secrets(settings)
     return settings
-
-
-def _secrets(value: Any) -> list[SecretStr]:
-    """Every SecretStr anywhere in the settings, so that logs can scrub their values."""
-    if isinstance(value, SecretStr):
-        return [value]
-    if isinstance(value, list | tuple):
-        return [s for item in value for s in _secrets(item)]
-    if hasattr(value, "__pydantic_fields__"):
-        return [s for name in type(value).model_fields for s in _secrets(getattr(value, name))]
-    return []
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -145,8 +131,14 @@ def _cmd_poll_once(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _init_sentry(settings)
-    with Service(settings) as service:
-        result = service.poll_once(args.customer)
+    if settings.processes > 1:
+        from sftp_watcher.processes import SweepProcesses
+
+        with SweepProcesses(settings, log_format=args.log_format) as processes:
+            result = processes.poll_once(args.customer)
+    else:
+        with Service(settings) as service:
+            result = service.poll_once(args.customer)
     for sweep in result.unreachable:
         print(f"sftp-watcher: {sweep.customer}: {sweep.error}", file=sys.stderr)
     return EXIT_UNREACHABLE if result.unreachable else EXIT_OK
@@ -165,8 +157,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         settings = _settings(args)
     _init_sentry(settings)
     try:
-        with Service(settings) as service:
-            run_service(service)
+        if settings.processes > 1:
+            from sftp_watcher.processes import run_processes
+
+            run_processes(settings, log_format=args.log_format)
+        else:
+            with Service(settings) as service:
+                run_service(service)
     finally:
         from sftp_watcher.observability.sentry import close_sentry
 

@@ -233,6 +233,8 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(60, gt=0)
     min_file_age_seconds: float = Field(10, ge=0)
     workers: int = Field(8, gt=0)
+    # Not in SPEC 7: sweep processes of one replica (see sftp_watcher.processes).
+    processes: int = Field(1, gt=0, le=64)
     duplicate_window_hours: float = Field(24, ge=0)
     state_url: str = "sqlite:///var/sftp-watcher/state.db"
     timezone: TimeZoneName = "Asia/Kolkata"
@@ -314,7 +316,9 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
         raise ConfigError(describe_validation_error(exc)) from None
     except (ValueError, OSError) as exc:  # YAML syntax errors surface as these
         raise ConfigError([f"{config_path}: {exc}"]) from None
-    return settings
+    # As plain Settings (validated already): a class made here cannot be pickled, and
+    # sweep processes receive their settings pickled.
+    return Settings.model_construct(settings.model_fields_set, **dict(settings))
 
 
 def settings_from_mapping(data: dict[str, Any]) -> Settings:

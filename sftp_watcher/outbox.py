@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,6 +35,9 @@ class Outbox:
     store: Store
     sender: MailSender
     clock: Clock = utc_now
+    # Only these customers' emails are flushed (None: every email), when other processes
+    # flush the others'.
+    customers: Collection[str] | None = None
     _down: bool = False  # the mail server
     _state_down: bool = False  # the state database
     _sending: set[str] = field(default_factory=set, init=False)  # reserved: being sent
@@ -98,7 +101,9 @@ class Outbox:
             with self._guard:  # look up and reserve at once, or two threads could pick one
                 queued = None
                 if upload_id is None:
-                    claim = self.store.claim_due_email(self.clock(), skip=self._sending)
+                    claim = self.store.claim_due_email(
+                        self.clock(), skip=self._sending, customers=self.customers
+                    )
                     queued = stack.enter_context(claim)
                 elif upload_id not in self._sending:
                     queued = stack.enter_context(self.store.claim_email(upload_id))

@@ -53,7 +53,7 @@ def run_service(service: Service, *, health: bool = True) -> None:
         timezone=UTC,
     )
     # First thing: a SIGTERM during start-up must also end in a clean stop.
-    _install_signal_handlers(service.stop)
+    install_signal_handlers(service.stop)
     with ExitStack() as stack:
         now = datetime.now(UTC)
         wakes = Wakes(scheduler)
@@ -202,7 +202,7 @@ def _shutdown(scheduler: BackgroundScheduler, service: Service) -> None:
         )
 
 
-def _install_signal_handlers(stop: threading.Event) -> None:
+def install_signal_handlers(stop: threading.Event) -> None:
     if threading.current_thread() is not threading.main_thread():
         return
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import structlog
 
@@ -25,6 +25,9 @@ from sftp_watcher.poller import Account, SweepResult
 from sftp_watcher.sources import source_for
 from sftp_watcher.state.locks import AccountLocks
 from sftp_watcher.state.store import Store
+
+if TYPE_CHECKING:
+    from sftp_watcher.processes import Share
 
 log = structlog.get_logger("sftp_watcher.service")
 
@@ -65,6 +68,8 @@ class Service:
     settings: Settings
     clock: Clock = utc_now
     stop: threading.Event = field(default_factory=threading.Event)
+    # One of several sweep processes: only these accounts, and (SQLite) their emails.
+    share: Share | None = None
 
     def __post_init__(self) -> None:
         self._stack = ExitStack()
@@ -73,10 +78,19 @@ class Service:
             self._stack.callback(self.store.close)
             self.trigger = make_client(self.settings.phonon)
             self._stack.callback(self.trigger.close)
-            self.outbox = Outbox(self.store, make_sender(self.settings.email), self.clock)
+            customers = [
+                c for c in self.settings.customers if self.share is None or self.share.owns(c.id)
+            ]
+            # SQLite has no row locks to keep two processes off one email: each flushes
+            # its own accounts' emails (PostgreSQL's SKIP LOCKED divides them anyway).
+            mine = None
+            if self.share is not None and self.store.engine.dialect.name != "postgresql":
+                mine = frozenset(c.id for c in customers)
+            sender = make_sender(self.settings.email)
+            self.outbox = Outbox(self.store, sender, self.clock, customers=mine)
             self._stack.callback(self.outbox.close)
             self.locks = AccountLocks(self.store.engine)
-            self.accounts = {c.id: self._account(c) for c in self.settings.customers}
+            self.accounts = {c.id: self._account(c) for c in customers}
         except BaseException:
             self._stack.close()
             raise

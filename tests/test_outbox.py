@@ -188,3 +188,27 @@ def test_replicas_delivering_and_flushing_at_once_send_each_email_once(
             s.close()
 
     assert Counter(_ids(smtp_server)) == {f"<{u}@example.com>": 1 for u in upload_ids}
+
+
+def test_a_flush_limited_to_some_customers_leaves_the_others_emails(
+    store: Store, smtp_server: SmtpTestServer
+) -> None:
+    # A sweep process on SQLite flushes only its own accounts' emails (sftp_watcher.processes).
+    for upload_id, customer in (("U0", "acme"), ("U1", "globex"), ("U2", "acme")):
+        store.create_upload(
+            upload_id=upload_id,
+            customer_id=customer,
+            original_name=f"{upload_id}.csv",
+            claim_name=f".{upload_id}.claimed",
+            size=1,
+            uploaded_at=None,
+            now=NOW,
+        )
+    _queue(store, "U0", "U1", "U2")
+    box = Outbox(store, SmtpSender(smtp_server.config()), lambda: LATER, customers={"acme"})
+    try:
+        assert box.flush() == (2, 0)
+    finally:
+        box.close()
+    assert _ids(smtp_server) == ["<U0@example.com>", "<U2@example.com>"]
+    assert store.email_for("U1").attempts == 0

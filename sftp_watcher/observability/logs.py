@@ -54,6 +54,18 @@ def register_secret(value: str | SecretStr | None) -> None:
         _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
 
+def register_secrets(model: Any) -> None:
+    """Mask every SecretStr anywhere in ``model`` (the settings: pydantic models, lists)."""
+    if isinstance(model, SecretStr):
+        register_secret(model)
+    elif isinstance(model, list | tuple):
+        for item in model:
+            register_secrets(item)
+    elif hasattr(model, "__pydantic_fields__"):
+        for name in type(model).model_fields:
+            register_secrets(getattr(model, name))
+
+
 def forget_secrets() -> None:
     """Drop every registered secret (tests start from a clean registry)."""
     global _secret_pattern  # noqa: PLW0603

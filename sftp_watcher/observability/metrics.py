@@ -49,12 +49,15 @@ OLDEST_WAITING_FILE_AGE = Gauge(
     "Age of the oldest ready file still waiting in Upload/ (0 when none).",
     ["customer"],
     registry=REGISTRY,
+    # Across sweep processes (sftp_watcher.processes): one process sweeps each account.
+    multiprocess_mode="livemax",
 )
 LAST_SUCCESSFUL_POLL = Gauge(
     "sftp_watcher_last_successful_poll_timestamp",
     "Unix time of the last poll of the account that completed without a source error.",
     ["customer"],
     registry=REGISTRY,
+    multiprocess_mode="max",
 )
 SFTP_ERRORS = Counter(
     "sftp_watcher_sftp_errors_total",
@@ -72,6 +75,7 @@ EMAIL_QUEUE_DEPTH = Gauge(
     "sftp_watcher_email_queue_depth",
     "Emails waiting to be (re)sent.",
     registry=REGISTRY,
+    multiprocess_mode="livemostrecent",  # every process counts the whole outbox
 )
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

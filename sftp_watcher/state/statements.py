@@ -8,8 +8,9 @@ its parameters name.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Update, bindparam, exists, insert, or_, select, update
+from sqlalchemy import Select, Update, bindparam, exists, insert, or_, select, update
 
 from sftp_watcher.state.models import (
     FINAL_STATES,
@@ -40,8 +41,6 @@ UPDATE_EMAIL = update(OUTBOX).where(OUTBOX.c.upload_id == bindparam("_id"))
 # An email waiting for its (next) attempt at ``now``.
 DUE = (OUTBOX.c.status == EmailStatus.PENDING.value, OUTBOX.c.next_attempt_at <= bindparam("now"))
 DUE_EMAIL = select(OUTBOX).where(*DUE).order_by(OUTBOX.c.next_attempt_at).limit(1)
-# The same, passing over the emails in ``skip`` (being sent by another thread).
-DUE_EMAIL_SKIPPING = DUE_EMAIL.where(OUTBOX.c.upload_id.not_in(bindparam("skip", expanding=True)))
 PENDING_EMAIL = select(OUTBOX).where(
     OUTBOX.c.upload_id == bindparam("upload_id"), OUTBOX.c.status == EmailStatus.PENDING.value
 )
@@ -71,6 +70,21 @@ EARLIER_UPLOAD = (
     .order_by(UPLOADS.c.judged_at)
     .limit(1)
 )
+
+
+@cache
+def due_email(*, skipping: bool, of_customers: bool) -> Select[Any]:
+    """The oldest due email; ``skipping`` the emails in ``skip`` (being sent by another
+    thread); ``of_customers``: only of the uploads of ``customers``."""
+    query = DUE_EMAIL
+    if skipping:
+        query = query.where(OUTBOX.c.upload_id.not_in(bindparam("skip", expanding=True)))
+    if of_customers:
+        theirs = select(UPLOADS.c.id).where(
+            UPLOADS.c.customer_id.in_(bindparam("customers", expanding=True))
+        )
+        query = query.where(OUTBOX.c.upload_id.in_(theirs))
+    return query
 
 
 @cache

@@ -318,18 +318,23 @@ class Store:
 
     @contextmanager
     def claim_due_email(
-        self, now: datetime, *, skip: Collection[str] = ()
+        self,
+        now: datetime,
+        *,
+        skip: Collection[str] = (),
+        customers: Collection[str] | None = None,
     ) -> Iterator[OutboxEmail | None]:
-        """The oldest due email not in ``skip`` (or None), locked while the block runs;
-        record the attempt on it with ``record_attempt``. Replicas flush one outbox: on
-        PostgreSQL the row lock (FOR UPDATE SKIP LOCKED) keeps the others off it and dies
-        with a dead sender.
+        """The oldest due email not in ``skip`` (or None), of an upload of ``customers``
+        (None: of any), locked while the block runs; record the attempt on it with
+        ``record_attempt``. Replicas flush one outbox: on PostgreSQL the row lock (FOR
+        UPDATE SKIP LOCKED) keeps the others off it and dies with a dead sender.
         """
+        values: dict[str, Any] = {"now": now}
         if skip:
-            due = sql.DUE_EMAIL_SKIPPING
-            values: dict[str, Any] = {"now": now, "skip": list(skip)}
-        else:
-            due, values = sql.DUE_EMAIL, {"now": now}
+            values["skip"] = list(skip)
+        if customers is not None:
+            values["customers"] = list(customers)
+        due = sql.due_email(skipping=bool(skip), of_customers=customers is not None)
         with self._claim_email(due, values) as email:
             yield email
 
