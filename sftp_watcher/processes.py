@@ -6,8 +6,9 @@ however many it has. With ``processes: N`` the replica starts N children, each t
 service (scheduler, SFTP sessions, Phonon and mail connections) for a share of the
 accounts, and stays their supervisor:
 
-- SQLite: the accounts are dealt out to the children in turn; each child flushes only
-  its accounts' emails, so no two children ever touch one account or one email.
+- SQLite: the accounts are dealt out to the children (``shares``, which also divides
+  each SFTP server's session cap among them); each child flushes only its accounts'
+  emails, so no two children ever touch one account or one email.
 - PostgreSQL, ``run``: each child is a replica of its own (a membership slot), so the
   children of all replicas divide the accounts as replicas do.
 - The parent serves ``/metrics`` (the children's, merged by prometheus-client's
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -37,7 +38,7 @@ from typing import Any, Literal
 
 import structlog
 
-from sftp_watcher.config import Settings
+from sftp_watcher.config import CustomerConfig, Settings, SftpSourceConfig
 from sftp_watcher.errors import ConfigError, SourceError, StateError, WatcherError
 
 log = structlog.get_logger("sftp_watcher.processes")
@@ -56,21 +57,70 @@ _PR_SET_PDEATHSIG = 1
 
 @dataclass(frozen=True, slots=True)
 class Share:
-    """Child ``index``'s accounts (and, on SQLite, their emails)."""
+    """Child ``index``'s accounts (and, on SQLite, their emails), and its part of each
+    SFTP server's ``max_sessions_per_host``."""
 
     index: int
     customers: frozenset[str]
+    sessions: Mapping[tuple[str, int], int]  # (host, port) -> this child's session cap
 
     def owns(self, customer_id: str) -> bool:
         return customer_id in self.customers
 
+    def customer(self, customer: CustomerConfig) -> CustomerConfig:
+        """``customer`` as this child runs it: with its part of the server's sessions."""
+        source = customer.source
+        if not isinstance(source, SftpSourceConfig):
+            return customer
+        cap = self.sessions[_server(source)]
+        return customer.model_copy(
+            update={"source": source.model_copy(update={"max_sessions_per_host": cap})}
+        )
+
 
 def shares(settings: Settings) -> list[Share]:
-    """The accounts dealt out in turn, as evenly as they go: a restart deals them again,
-    so nothing needs the stable division the replicas' rendezvous hashing gives."""
+    """The accounts dealt out as evenly as they go, server by server.
+
+    A server's sessions are capped (``max_sessions_per_host``) for all the children
+    together, so its accounts go to at most that many children, and the cap is divided
+    among them. A restart deals the accounts again: nothing needs the stable division
+    of the replicas' rendezvous hashing.
+    """
     count = settings.processes
-    ids = [c.id for c in settings.customers]
-    return [Share(i, frozenset(ids[i::count])) for i in range(count)]
+    dealt: list[list[str]] = [[] for _ in range(count)]
+    sessions: list[dict[tuple[str, int], int]] = [{} for _ in range(count)]
+    groups: dict[tuple[str, int] | str, list[CustomerConfig]] = {}
+    for customer in settings.customers:
+        source = customer.source
+        key = _server(source) if isinstance(source, SftpSourceConfig) else customer.id
+        groups.setdefault(key, []).append(customer)
+    caps = {
+        key: min(
+            (
+                m.source.max_sessions_per_host
+                for m in members
+                if isinstance(m.source, SftpSourceConfig)
+            ),
+            default=len(members),
+        )
+        for key, members in groups.items()
+    }
+    spreads = {key: min(count, caps[key], len(members)) for key, members in groups.items()}
+    # The servers spread over the fewest children first, then the biggest; each account
+    # to the chosen child with the fewest accounts so far.
+    for key in sorted(groups, key=lambda k: (spreads[k], -len(groups[k]))):
+        cap, spread = caps[key], spreads[key]
+        children = sorted(range(count), key=lambda i: len(dealt[i]))[:spread]
+        for member in groups[key]:
+            dealt[min(children, key=lambda i: len(dealt[i]))].append(member.id)
+        if isinstance(key, tuple):
+            for k, child in enumerate(children):
+                sessions[child][key] = cap // spread + (k < cap % spread)
+    return [Share(i, frozenset(dealt[i]), sessions[i]) for i in range(count)]
+
+
+def _server(source: SftpSourceConfig) -> tuple[str, int]:
+    return source.host.lower(), source.port
 
 
 def _spawn() -> Any:

@@ -78,9 +78,10 @@ class Service:
             self._stack.callback(self.store.close)
             self.trigger = make_client(self.settings.phonon)
             self._stack.callback(self.trigger.close)
-            customers = [
-                c for c in self.settings.customers if self.share is None or self.share.owns(c.id)
-            ]
+            customers = self.settings.customers
+            if self.share is not None:
+                share = self.share
+                customers = [share.customer(c) for c in customers if share.owns(c.id)]
             # SQLite has no row locks to keep two processes off one email: each flushes
             # its own accounts' emails (PostgreSQL's SKIP LOCKED divides them anyway).
             mine = None
@@ -90,7 +91,7 @@ class Service:
             self.outbox = Outbox(self.store, sender, self.clock, customers=mine)
             self._stack.callback(self.outbox.close)
             self.locks = AccountLocks(self.store.engine)
-            self.accounts = {c.id: self._account(c) for c in customers}
+            self.accounts = {c.id: self._account(c, customers) for c in customers}
         except BaseException:
             self._stack.close()
             raise
@@ -101,7 +102,7 @@ class Service:
                 f"{self.settings.phonon.dry_run_log}",
             )
 
-    def _account(self, customer: CustomerConfig) -> Account:
+    def _account(self, customer: CustomerConfig, customers: list[CustomerConfig]) -> Account:
         account = Account(
             self.settings,
             customer,
@@ -111,7 +112,7 @@ class Service:
             locks=self.locks,
             stop=self.stop,
             clock=self.clock,
-            keep_connection=_has_slot_for_each(customer, self.settings.customers),
+            keep_connection=_has_slot_for_each(customer, customers),
             deliver=self.outbox.deliver,
         )
         self._stack.callback(account.close)

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from sftp_watcher.config import settings_from_mapping
+from sftp_watcher.config import SftpSourceConfig, settings_from_mapping
 from sftp_watcher.processes import shares
 from sftp_watcher.state.store import Store
 from tests.faults.conftest import Fleet, FleetAccount, RunProcess, count_events, wait_for
@@ -103,9 +104,48 @@ def test_shares_deal_every_account_to_one_process_evenly() -> None:
     assert sorted(c for d in dealt for c in d) == sorted(c["id"] for c in customers)
 
 
+def test_a_servers_session_cap_holds_for_all_processes_together() -> None:
+    def on(host: str, i: int, cap: int) -> dict[str, object]:
+        source = {"kind": "sftp", "host": host, "username": f"u{i}", "password": "pw"}
+        return {
+            "id": f"{host}-{i}",
+            "user_id": "1",
+            "emails": [],
+            "source": source | {"known_hosts": "/dev/null", "max_sessions_per_host": cap},
+            "flows": [{"id": "f", "type": "dialer", "security_id": "s"}],
+        }
+
+    customers = [on("small", i, 2) for i in range(6)] + [on("big", i, 10) for i in range(8)]
+    settings = settings_from_mapping({"processes": 4, "customers": customers})
+    dealt = shares(settings)
+    # At most two processes sweep the server that takes two sessions, one session each.
+    small = [s for s in dealt if any(c.startswith("small") for c in s.customers)]
+    assert len(small) == 2
+    assert [s.sessions[("small", 22)] for s in small] == [1, 1]
+    # The other server's ten sessions are divided among all four.
+    assert sum(s.sessions[("big", 22)] for s in dealt) == 10
+    assert sorted(len(s.customers) for s in dealt) == [3, 3, 4, 4]
+    assert sorted(c for s in dealt for c in s.customers) == sorted(str(c["id"]) for c in customers)
+    # A process runs its customers with its part of the cap.
+    first = small[0]
+    mine = next(c for c in settings.customers if first.owns(c.id) and c.id.startswith("small"))
+    source = first.customer(mine).source
+    assert isinstance(source, SftpSourceConfig) and source.max_sessions_per_host == 1
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 def test_run_with_two_processes_does_every_file_once_and_stops_on_sigterm(
-    fleet: Fleet, sshd: SshdServer, run_process: Callable[..., RunProcess]
+    database: str,
+    fleet: Fleet,
+    sshd: SshdServer,
+    run_process: Callable[..., RunProcess],
+    request: pytest.FixtureRequest,
 ) -> None:
+    # On PostgreSQL each process is a replica: the membership divides the accounts.
+    if database == "postgresql":
+        fleet.state_url = request.getfixturevalue("pg_url")
     accounts, numbers = _fleet(fleet, sshd, files=3)
     port = _free_port()
     fleet.overrides["metrics_port"] = port
@@ -135,6 +175,8 @@ def test_run_with_two_processes_does_every_file_once_and_stops_on_sigterm(
     wait_for(lambda: not any(_alive(c) for c in children), 10, "a child outlived SIGTERM")
     events = run.events()
     assert count_events(events, "service.stopped") == 3, "the parent and both children stopped"
+    if database == "postgresql":
+        assert count_events(events, "replica.joined") == 2, "each process took a replica slot"
 
 
 def test_a_killed_child_is_restarted_and_its_work_resumes(
@@ -151,6 +193,10 @@ def test_a_killed_child_is_restarted_and_its_work_resumes(
     )
     victim = min(_sweepers(run.pid))
     os.kill(victim, signal.SIGKILL)
+    # Every email the victim handed over has arrived half a second later; its replacement
+    # starts a second after its death at the earliest.
+    time.sleep(0.5)
+    mailed_by = set(fleet.message_ids())
 
     def done() -> bool:
         run.check_alive()
@@ -168,9 +214,11 @@ def test_a_killed_child_is_restarted_and_its_work_resumes(
     assert [i for i, calls in by_id.items() if len(calls) > 1] == [], "a call was accepted twice"
     called = Counter(c["contact-numbers"][0] for c in fleet.phonon.accepted_calls)
     assert [n for n, times in called.items() if times > 1] == [], "a number was called twice"
-    # SPEC 8 allows the one resend of an email handed over and not yet recorded.
-    twice = [m for m, n in Counter(fleet.message_ids()).items() if n > 1]
-    assert len(twice) <= 1, f"emails sent twice: {twice}"
+    # SPEC 8 allows resending an email handed over and not yet recorded: the victim's
+    # sweeps (one per account) and its outbox job may each have had one in hand.
+    twice = {m for m, n in Counter(fleet.message_ids()).items() if n > 1}
+    assert twice <= mailed_by, f"sent twice, not in hand at the kill: {twice - mailed_by}"
+    assert len(twice) <= ACCOUNTS // 2 + 1, f"emails sent twice: {twice}"
     store = Store(fleet.state_url)
     try:
         unfinished = [u for u in store.recent(limit=1000) if u.finished_at is None]
