@@ -41,6 +41,10 @@ class ConfigError(WatcherError):
         self.problems = tuple(problems)
         super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[tuple[str, ...]]]:
+        # Pickled (a sweep process's error, sftp_watcher.processes) by its problems.
+        return type(self), (self.problems,)
+
 
 class FileRejected(WatcherError):
     """A whole file is rejected; ``reason`` is written for the customer."""

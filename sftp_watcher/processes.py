@@ -250,7 +250,7 @@ def _portable(exc: WatcherError) -> WatcherError:
     """``exc`` as the parent can unpickle it, of the class that picks the exit code
     (an error pickles by its message, which some of ours do not take back)."""
     if isinstance(exc, ConfigError):
-        return ConfigError(exc.problems)
+        return exc
     if isinstance(exc, SourceError):
         return SourceError(str(exc))
     return StateError(str(exc))

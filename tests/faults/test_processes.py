@@ -8,6 +8,7 @@ and no child left behind when the parent is killed.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -21,7 +22,14 @@ from pathlib import Path
 import pytest
 
 from sftp_watcher.config import SftpSourceConfig, settings_from_mapping
-from sftp_watcher.processes import shares
+from sftp_watcher.errors import (
+    ConfigError,
+    InvalidTransition,
+    SourceError,
+    StateError,
+    UnknownHostKey,
+)
+from sftp_watcher.processes import _portable, shares
 from sftp_watcher.state.store import Store
 from tests.faults.conftest import Fleet, FleetAccount, RunProcess, count_events, wait_for
 from tests.servers.sshd import SshdServer
@@ -102,6 +110,19 @@ def test_shares_deal_every_account_to_one_process_evenly() -> None:
     dealt = [s.customers for s in shares(settings)]
     assert sorted(len(d) for d in dealt) == [2, 2, 3]
     assert sorted(c for d in dealt for c in d) == sorted(c["id"] for c in customers)
+
+
+def test_a_sweep_processs_errors_reach_the_parent_whole() -> None:
+    for error in (
+        ConfigError(["customers.0.id: bad", "workers: bad"]),
+        UnknownHostKey("unknown key", key_line="ssh-ed25519 AAAA", customer="acme"),
+        InvalidTransition("no"),
+    ):
+        back = pickle.loads(pickle.dumps(_portable(error)))
+        assert str(back) == str(error)
+        assert isinstance(back, SourceError | StateError | ConfigError)
+    config = pickle.loads(pickle.dumps(_portable(ConfigError(["a: b"]))))
+    assert isinstance(config, ConfigError) and config.problems == ("a: b",)
 
 
 def test_a_servers_session_cap_holds_for_all_processes_together() -> None:
