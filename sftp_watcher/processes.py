@@ -94,17 +94,7 @@ def shares(settings: Settings) -> list[Share]:
         source = customer.source
         key = _server(source) if isinstance(source, SftpSourceConfig) else customer.id
         groups.setdefault(key, []).append(customer)
-    caps = {
-        key: min(
-            (
-                m.source.max_sessions_per_host
-                for m in members
-                if isinstance(m.source, SftpSourceConfig)
-            ),
-            default=len(members),
-        )
-        for key, members in groups.items()
-    }
+    caps = {key: _session_cap(members) for key, members in groups.items()}
     spreads = {key: min(count, caps[key], len(members)) for key, members in groups.items()}
     # The servers spread over the fewest children first, then the biggest; each account
     # to the chosen child with the fewest accounts so far.
@@ -121,6 +111,14 @@ def shares(settings: Settings) -> list[Share]:
 
 def _server(source: SftpSourceConfig) -> tuple[str, int]:
     return source.host.lower(), source.port
+
+
+def _session_cap(members: list[CustomerConfig]) -> int:
+    """The sessions one server takes (no cap on a local folder: one per account)."""
+    caps = [
+        m.source.max_sessions_per_host for m in members if isinstance(m.source, SftpSourceConfig)
+    ]
+    return min(caps, default=len(members))
 
 
 def _spawn() -> Any:
