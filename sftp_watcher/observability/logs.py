@@ -6,6 +6,7 @@ own events come out in the same format and pass through the same scrubbing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -75,7 +76,13 @@ def forget_secrets() -> None:
 
 
 def is_secret_key(key: object) -> bool:
-    return isinstance(key, str) and _SECRET_KEY.search(key) is not None
+    return isinstance(key, str) and _is_secret_name(key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_secret_name(key: str) -> bool:
+    # Every log line asks for each of its keys, and the keys are few: remember them.
+    return _SECRET_KEY.search(key) is not None
 
 
 def scrub_text(text: str) -> str:
@@ -90,6 +97,8 @@ def scrub(value: Any) -> Any:
     Unknown objects become their scrubbed ``str``, because a renderer would otherwise print
     their ``repr`` unchecked.
     """
+    if type(value) is str:  # most values: the common case first
+        return scrub_text(value)
     if isinstance(value, Mapping):
         return {k: MASK if is_secret_key(k) else scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

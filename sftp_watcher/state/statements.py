@@ -10,7 +10,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, Update, bindparam, exists, insert, or_, select, update
+from sqlalchemy import Insert, Select, Update, bindparam, exists, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from sftp_watcher.state.models import (
     FINAL_STATES,
@@ -30,13 +31,11 @@ FINAL_VALUES = [s.value for s in FINAL_STATES]
 INSERT_UPLOAD = insert(UPLOADS)
 INSERT_STEP = insert(STEPS)
 INSERT_BATCH = insert(BATCHES)
-INSERT_EMAIL = insert(OUTBOX)
 UPDATE_UPLOAD = update(UPLOADS).where(UPLOADS.c.id == bindparam("_id"))
 MARK_BATCH = update(BATCHES).where(
     BATCHES.c.upload_id == bindparam("_upload_id"), BATCHES.c.index == bindparam("_index")
 )
 MARK_BATCH_ATTEMPT = MARK_BATCH.values(attempts=BATCHES.c.attempts + 1)
-QUEUED_EMAIL = select(OUTBOX.c.upload_id).where(OUTBOX.c.upload_id == bindparam("upload_id"))
 UPDATE_EMAIL = update(OUTBOX).where(OUTBOX.c.upload_id == bindparam("_id"))
 # An email waiting for its (next) attempt at ``now``.
 DUE = (OUTBOX.c.status == EmailStatus.PENDING.value, OUTBOX.c.next_attempt_at <= bindparam("now"))
@@ -70,6 +69,13 @@ EARLIER_UPLOAD = (
     .order_by(UPLOADS.c.judged_at)
     .limit(1)
 )
+
+
+@cache
+def queue_email(dialect: str) -> Insert:
+    """The upload's email into the outbox, unless it is there already (one email per upload)."""
+    statement = postgresql.insert(OUTBOX) if dialect == "postgresql" else sqlite.insert(OUTBOX)
+    return statement.on_conflict_do_nothing(index_elements=[OUTBOX.c.upload_id])
 
 
 @cache

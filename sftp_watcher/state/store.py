@@ -425,8 +425,8 @@ def _mark(connection: Connection, upload_id: str, mark: BatchMark, now: datetime
 
 def _queue(connection: Connection, upload_id: str, email: QueuedEmail, now: datetime) -> None:
     """Queue the upload's email unless it is queued already (one email per upload)."""
-    if connection.execute(sql.QUEUED_EMAIL, {"upload_id": upload_id}).first() is None:
-        connection.execute(sql.INSERT_EMAIL, _outbox_row(upload_id, email, now))
+    statement = sql.queue_email(connection.dialect.name)
+    connection.execute(statement, _outbox_row(upload_id, email, now))
 
 
 def _outbox_row(upload_id: str, email: QueuedEmail, now: datetime) -> dict[str, Any]:
