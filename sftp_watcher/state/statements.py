@@ -10,7 +10,18 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, Update, bindparam, exists, insert, or_, select, update
+from sqlalchemy import (
+    Insert,
+    Select,
+    Update,
+    bindparam,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sftp_watcher.state.models import (
@@ -102,7 +113,9 @@ def move(first: UploadState) -> Update:
         update(UPLOADS)
         .where(
             UPLOADS.c.id == bindparam("_id"),
-            UPLOADS.c.state.in_([s.value for s in predecessors(first)]),
+            # Bound one by one, not as a list: a list is expanded into the SQL text on
+            # every execution, which cost as much as the rest of the statement.
+            UPLOADS.c.state.in_([literal(s.value) for s in predecessors(first)]),
         )
         .returning(*UPLOADS.c)
     )
