@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 import structlog
 
@@ -16,7 +17,7 @@ from sftp_watcher.notify.send import MailPool, MailSender, MailSession
 from sftp_watcher.observability import metrics
 from sftp_watcher.pipeline import Clock, utc_now
 from sftp_watcher.state.models import OutboxEmail
-from sftp_watcher.state.store import Store
+from sftp_watcher.state.store import QueuedEmail, Store
 
 log = structlog.get_logger("sftp_watcher.outbox")
 
@@ -25,8 +26,9 @@ MAX_RETRY_SECONDS = 1800
 
 @dataclass
 class Outbox:
-    """The queued emails' way out: each sweep hands over the emails it queued at once
-    (``deliver``), and ``flush`` sends whatever is still due (retries, a restart's leftovers).
+    """The queued emails' way out: each sweep hands over the emails it queues at once
+    (``handing_over``), and ``flush`` sends whatever is still due (retries, a restart's
+    leftovers).
 
     Two senders never take the same email: within the process an email being sent is
     reserved here; across replicas (PostgreSQL) its row is locked while it is sent.
@@ -47,17 +49,31 @@ class Outbox:
     def __post_init__(self) -> None:
         self._pool = MailPool(self.sender)
 
-    def deliver(self, upload_id: str) -> bool | None:
-        """Send the email just queued for ``upload_id``: True sent, False failed, None left
-        to ``flush`` (the mail server is down, or another sender has it).
+    @contextmanager
+    def handing_over(self, upload_id: str) -> Iterator[Callable[[QueuedEmail], bool | None]]:
+        """For the sweep about to queue ``upload_id``'s email: the email is reserved from
+        before it is queued until the block ends, so no flush of this process takes it
+        meanwhile, and the sweep sends it at once with the callable yielded (True sent,
+        False failed, None left to ``flush``).
 
         A mail server known to be down is not tried: the sweep goes on with its next file
         at once, and the next flush finds out when the server is back.
         """
+        with self._guard:
+            mine = upload_id not in self._sending
+            self._sending.add(upload_id)
+        try:
+            yield partial(self._hand_over, upload_id) if mine else _left_to_flush
+        finally:
+            if mine:
+                self._release([upload_id])
+
+    def _hand_over(self, upload_id: str, email: QueuedEmail) -> bool | None:
         if self._down:
             return None
+        claim = self.store.claim_queued_email(upload_id, email, queued_at=self.clock())
         with self._pool.connection() as mail:
-            return self._send(mail, self._claim(upload_id=upload_id))
+            return self._send(mail, claim)
 
     def flush(self) -> tuple[int, int]:
         """Try every due email once; returns (sent, still pending after a failure).
@@ -92,21 +108,17 @@ class Outbox:
         self._pool.close()
 
     @contextmanager
-    def _claim(self, upload_id: str | None = None) -> Iterator[OutboxEmail | None]:
-        """``upload_id``'s email, or the oldest due one, reserved and locked for the block."""
+    def _claim(self) -> Iterator[OutboxEmail | None]:
+        """The oldest due email not being sent, reserved and locked for the block."""
         reserved: list[str] = []
         with ExitStack() as stack:
             # Registered first, so it runs last: after the attempt is recorded.
             stack.callback(self._release, reserved)
             with self._guard:  # look up and reserve at once, or two threads could pick one
-                queued = None
-                if upload_id is None:
-                    claim = self.store.claim_due_email(
-                        self.clock(), skip=self._sending, customers=self.customers
-                    )
-                    queued = stack.enter_context(claim)
-                elif upload_id not in self._sending:
-                    queued = stack.enter_context(self.store.claim_email(upload_id))
+                claim = self.store.claim_due_email(
+                    self.clock(), skip=self._sending, customers=self.customers
+                )
+                queued = stack.enter_context(claim)
                 if queued is not None:
                     reserved.append(queued.upload_id)
                     self._sending.add(queued.upload_id)
@@ -151,3 +163,7 @@ class Outbox:
         self._down = False
         log.info("email.sent", upload_id=upload_id, message_id=message_id)
         return True
+
+
+def _left_to_flush(_email: QueuedEmail) -> None:
+    """An email another sender of this process holds: not ours to send."""

@@ -15,6 +15,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,6 +64,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+Handover = Callable[[str], AbstractContextManager[Callable[[QueuedEmail], object]]]
+
+
 @dataclass
 class Pipeline:
     settings: Settings
@@ -71,7 +75,8 @@ class Pipeline:
     store: Store
     trigger: Trigger
     clock: Clock = utc_now
-    deliver: Callable[[str], object] | None = None  # hands a queued email over at once
+    # Reserves an upload's email before it is queued, then hands it over at once.
+    handover: Handover | None = None
 
     def __post_init__(self) -> None:
         self.rules = Rules.for_customer(self.settings, self.customer)
@@ -82,30 +87,24 @@ class Pipeline:
     def start(self, entry: Entry) -> Upload:
         """Record a new upload for a ready file in Upload/ (the claim rename comes next)."""
         upload_id = uuid.uuid4().hex
-        uploaded_at = datetime.fromtimestamp(entry.mtime, UTC)
-        return self.store.create_upload(
-            upload_id=upload_id,
-            customer_id=self.customer.id,
-            original_name=entry.name,
-            claim_name=claim_name(upload_id, entry.name),
-            size=entry.size,
-            uploaded_at=uploaded_at,
-            now=self.clock(),
-        )
+        return self._record(upload_id, entry.name, claim_name(upload_id, entry.name), entry)
 
     def adopt(self, upload_id: str, original: str, entry: Entry) -> Upload:
         """Take over a claim whose record is missing (e.g. a restored database)."""
-        upload = self.store.create_upload(
+        upload = self._record(upload_id, original, entry.name, entry)
+        self._log.warning("upload.adopted", upload_id=upload_id, file=original)
+        return upload
+
+    def _record(self, upload_id: str, original: str, claim: str, entry: Entry) -> Upload:
+        return self.store.create_upload(
             upload_id=upload_id,
             customer_id=self.customer.id,
             original_name=original,
-            claim_name=entry.name,
+            claim_name=claim,
             size=entry.size,
             uploaded_at=datetime.fromtimestamp(entry.mtime, UTC),
             now=self.clock(),
         )
-        self._log.warning("upload.adopted", upload_id=upload_id, file=original)
-        return upload
 
     def run(self, upload: Upload) -> Upload:
         """Drive the upload forward until it is done (or abandoned). Resumable at any step."""
@@ -420,15 +419,17 @@ class Pipeline:
             email = QueuedEmail(
                 str(message["Message-ID"]), tuple(self.customer.emails), bytes(message)
             )
-        done = self.store.advance(
-            upload.id, UploadState.DONE, now=self.clock(), via=via, email=email, **fields
-        )
-        metrics.record_file(self.customer.id, outcome_label(done))
-        if email is not None:
-            self._log.info("email.queued", upload_id=upload.id)
-            crashpoint("notify.after_queue")
-            if self.deliver is not None:
-                self.deliver(upload.id)
+        handing_over = self.handover(upload.id) if self.handover else nullcontext(None)
+        with handing_over as send:
+            done = self.store.advance(
+                upload.id, UploadState.DONE, now=self.clock(), via=via, email=email, **fields
+            )
+            metrics.record_file(self.customer.id, outcome_label(done))
+            if email is not None:
+                self._log.info("email.queued", upload_id=upload.id)
+                crashpoint("notify.after_queue")
+                if send is not None:
+                    send(email)
         return done
 
 

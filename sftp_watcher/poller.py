@@ -20,7 +20,7 @@ from sftp_watcher.errors import ConnectFailed, SourceError, SourceUnavailable, S
 from sftp_watcher.naming import is_not_ready_name
 from sftp_watcher.observability import metrics
 from sftp_watcher.phonon import Trigger
-from sftp_watcher.pipeline import Clock, Pipeline, utc_now
+from sftp_watcher.pipeline import Clock, Handover, Pipeline, utc_now
 from sftp_watcher.sources.base import Entry, Folder, Source
 from sftp_watcher.sources.names import parse_claim_name
 from sftp_watcher.state.locks import AccountLocks
@@ -77,7 +77,7 @@ class Account:
         stop: threading.Event,
         clock: Clock = utc_now,
         keep_connection: bool = True,
-        deliver: Callable[[str], object] | None = None,
+        handover: Handover | None = None,
     ) -> None:
         self.settings = settings
         # False when more accounts share this server than it has session slots: the
@@ -90,7 +90,7 @@ class Account:
         self.locks = locks
         self.stop = stop
         self.clock = clock
-        self.pipeline = Pipeline(settings, customer, source, store, trigger, clock, deliver)
+        self.pipeline = Pipeline(settings, customer, source, store, trigger, clock, handover)
         self._log = log.bind(customer=customer.id)
         self._failures = 0
         self._retry_at = 0.0  # monotonic time before which sweeps are skipped

@@ -113,7 +113,7 @@ class Service:
             stop=self.stop,
             clock=self.clock,
             keep_connection=_has_slot_for_each(customer, customers),
-            deliver=self.outbox.deliver,
+            handover=self.outbox.handing_over,
         )
         self._stack.callback(account.close)
         return account

@@ -13,7 +13,7 @@ import pytest
 
 from sftp_watcher.notify import SmtpSender, render
 from sftp_watcher.outbox import Outbox
-from sftp_watcher.state.store import Store
+from sftp_watcher.state.store import QueuedEmail, Store
 from tests.notify.notices import SENDER, success_notice
 from tests.servers.smtp import SmtpTestServer, count_connections
 
@@ -87,84 +87,112 @@ def test_a_mail_server_that_is_down_delays_the_emails_and_records_the_attempt(
     assert store.pending_email_count() == 0
 
 
-def test_deliver_sends_a_queued_email_at_once_and_keeps_the_connection(
+def _email(upload_id: str) -> QueuedEmail:
+    message = render(success_notice(upload_id=upload_id), sender=SENDER)
+    return QueuedEmail(str(message["Message-ID"]), ("ops@acme.example",), bytes(message))
+
+
+def _hand_over(store: Store, outbox: Outbox, upload_id: str) -> bool | None:
+    """As a sweep does it: reserve the email, queue it (with the upload's last step), send."""
+    email = _email(upload_id)
+    with outbox.handing_over(upload_id) as send:
+        store.enqueue_email(
+            upload_id=upload_id,
+            message_id=email.message_id,
+            recipients=email.recipients,
+            raw=email.raw,
+            now=NOW,
+        )
+        return send(email)
+
+
+def test_a_handed_over_email_goes_out_at_once_over_a_kept_connection(
     store: Store, outbox: Outbox, smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _queue(store, "U0", "U1")
     opened = count_connections(monkeypatch)
 
-    assert outbox.deliver("U1") is True
-    assert outbox.deliver("U0") is True
+    assert _hand_over(store, outbox, "U1") is True
+    assert _hand_over(store, outbox, "U0") is True
     assert _ids(smtp_server) == ["<U1@example.com>", "<U0@example.com>"]
     assert len(opened) == 1  # the second email went over the first one's connection
     assert store.email_for("U1").status == "sent"
-    assert outbox.deliver("U1") is None  # sent already: not again
-    assert outbox.flush() == (0, 0)
+    assert store.email_for("U1").attempts == 1
+    assert outbox.flush() == (0, 0)  # recorded as sent: never again
 
 
-def test_deliver_leaves_the_email_to_the_outbox_while_the_mail_server_is_down(
+def test_a_handed_over_email_is_left_to_the_outbox_while_the_mail_server_is_down(
     store: Store, outbox: Outbox, smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _queue(store, "U0", "U1")
     smtp_server.stop()
-    assert outbox.deliver("U0") is False  # found out here: recorded, retried later
+    assert _hand_over(store, outbox, "U0") is False  # found out here: recorded, retried later
+    assert store.email_for("U0").attempts == 1
     opened = count_connections(monkeypatch)
 
     # Known to be down: the next sweep's email is not tried (no connect timeout per file).
-    assert outbox.deliver("U1") is None
+    assert _hand_over(store, outbox, "U1") is None
     assert opened == []
     assert store.email_for("U1").attempts == 0
 
     smtp_server.start()
     outbox.clock = lambda: LATER + timedelta(hours=1)
     assert outbox.flush() == (2, 0)
-    _queue(store, "U2")
-    assert outbox.deliver("U2") is True  # the flush found the server back
+    assert _hand_over(store, outbox, "U2") is True  # the flush found the server back
 
 
-def test_an_email_being_sent_is_not_taken_by_another_thread(
+def test_an_email_being_handed_over_is_not_taken_by_a_flush(
     store: Store, outbox: Outbox, smtp_server: SmtpTestServer
 ) -> None:
-    _queue(store, "U0", "U1")
-    with outbox._claim(upload_id="U0") as held:  # a sender in mid-send
-        assert held is not None
-        assert outbox.deliver("U0") is None
+    with outbox.handing_over("U0") as send:  # a sweep between queueing and sending
+        _queue(store, "U0", "U1")
         assert outbox.flush() == (1, 0)  # U1 only
-    assert _ids(smtp_server) == ["<U1@example.com>"]
+        assert send(_email("U0")) is True
+    assert _ids(smtp_server) == ["<U1@example.com>", "<U0@example.com>"]
+    # And an email a flush is sending is not handed over again.
+    _queue(store, "U2")
+    with outbox._claim() as held:
+        assert held is not None and held.upload_id == "U2"
+        with outbox.handing_over("U2") as send:
+            assert send(_email("U2")) is None
 
 
-def _race(senders: list[Outbox], upload_ids: list[str]) -> None:
-    """Every sender delivers every email and flushes, all at once."""
+def _race(store: Store, senders: list[Outbox], upload_ids: list[str]) -> None:
+    """Each sender's threads hand over their share of the emails while the others flush,
+    over and over, until every email has been handed over."""
     start = threading.Barrier(len(senders) * 2)
+    done = threading.Event()
+    shares = [upload_ids[i :: len(senders)] for i in range(len(senders))]
 
-    def delivering(outbox: Outbox) -> None:
+    def handing_over(outbox: Outbox, mine: list[str]) -> None:
         start.wait()
-        for upload_id in upload_ids:
-            outbox.deliver(upload_id)
+        for upload_id in mine:
+            _hand_over(store, outbox, upload_id)
 
     def flushing(outbox: Outbox) -> None:
         start.wait()
-        outbox.flush()
+        while not done.is_set():
+            outbox.flush()
 
-    threads = [
-        threading.Thread(target=work, args=(outbox,))
-        for outbox in senders
-        for work in (delivering, flushing)
+    sweeps = [
+        threading.Thread(target=handing_over, args=(outbox, mine))
+        for outbox, mine in zip(senders, shares, strict=True)
     ]
-    for thread in threads:
+    flushes = [threading.Thread(target=flushing, args=(outbox,)) for outbox in senders]
+    for thread in sweeps + flushes:
         thread.start()
-    for thread in threads:
+    for thread in sweeps:
+        thread.join(timeout=60)
+    done.set()
+    for thread in flushes:
         thread.join(timeout=60)
 
 
-def test_threads_delivering_and_flushing_at_once_send_each_email_once(
+def test_threads_handing_over_and_flushing_at_once_send_each_email_once(
     store: Store, smtp_server: SmtpTestServer
 ) -> None:
     upload_ids = [f"U{n}" for n in range(30)]
-    _queue(store, *upload_ids)
     outbox = Outbox(store, SmtpSender(smtp_server.config()), lambda: LATER)
     try:
-        _race([outbox, outbox, outbox], upload_ids)
+        _race(store, [outbox, outbox, outbox], upload_ids)
     finally:
         outbox.close()
 
@@ -172,15 +200,15 @@ def test_threads_delivering_and_flushing_at_once_send_each_email_once(
     assert store.pending_email_count() == 0
 
 
-def test_replicas_delivering_and_flushing_at_once_send_each_email_once(
+def test_replicas_handing_over_and_flushing_at_once_send_each_email_once(
     pg_url: str, smtp_server: SmtpTestServer
 ) -> None:
     upload_ids = [f"U{n}" for n in range(30)]
     stores = [Store.open(pg_url), Store.open(pg_url)]  # two replicas, one database
     outboxes = [Outbox(s, SmtpSender(smtp_server.config()), lambda: LATER) for s in stores]
     try:
-        _queue(stores[0], *upload_ids)
-        _race(outboxes, upload_ids)
+        # Each replica hands over its own uploads' emails and flushes the outbox they share.
+        _race(stores[0], outboxes, upload_ids)
         assert stores[1].pending_email_count() == 0
     finally:
         for outbox, s in zip(outboxes, stores, strict=True):

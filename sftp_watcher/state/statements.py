@@ -7,6 +7,8 @@ its parameters name.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -119,3 +121,41 @@ def move(first: UploadState) -> Update:
         )
         .returning(*UPLOADS.c)
     )
+
+
+# -- the rows they write --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEmail:
+    """The upload's email, as the outbox will hand it to the mail server."""
+
+    message_id: str
+    recipients: tuple[str, ...]
+    raw: bytes
+
+
+# What record_attempt changes on an email.
+ATTEMPT_FIELDS = ("attempts", "status", "sent_at", "last_error", "next_attempt_at")
+
+
+def step_row(
+    upload_id: str, state: UploadState, now: datetime, detail: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {"upload_id": upload_id, "state": state.value, "at": now, "detail": detail}
+
+
+def outbox_row(upload_id: str, email: QueuedEmail, now: datetime) -> dict[str, Any]:
+    """The email as it is queued: never tried, due at once."""
+    return {
+        "upload_id": upload_id,
+        "message_id": email.message_id,
+        "recipients": list(email.recipients),
+        "raw": email.raw,
+        "status": EmailStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "created_at": now,
+        "sent_at": None,
+    }

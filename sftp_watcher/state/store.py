@@ -36,6 +36,7 @@ from sftp_watcher.state.models import (
     check_transition,
     detached,
 )
+from sftp_watcher.state.statements import QueuedEmail as QueuedEmail  # noqa: PLC0414 (re-export)
 
 _MIGRATIONS = "sftp_watcher.state:migrations"
 
@@ -47,15 +48,6 @@ class BatchMark:
     index: int
     status: BatchStatus
     fields: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedEmail:
-    """The upload's email, as the outbox will hand it to the mail server."""
-
-    message_id: str
-    recipients: tuple[str, ...]
-    raw: bytes
 
 
 class Store:
@@ -153,7 +145,9 @@ class Store:
         }
         with self._transaction() as connection:
             connection.execute(sql.INSERT_UPLOAD, values)
-            connection.execute(sql.INSERT_STEP, _step(upload_id, UploadState.CLAIMING, now, None))
+            connection.execute(
+                sql.INSERT_STEP, sql.step_row(upload_id, UploadState.CLAIMING, now, None)
+            )
         return detached(Upload, values)
 
     def advance(
@@ -190,7 +184,9 @@ class Store:
                 current = UploadState(self._locked_upload(connection, upload_id)["state"])
                 check_transition(upload_id, current, first)  # raises: that is why it failed
                 raise StateError(f"upload {upload_id} could not move to {target}")
-            steps = [_step(upload_id, state, now, step_detail) for state, step_detail in chain]
+            steps = [
+                sql.step_row(upload_id, state, now, step_detail) for state, step_detail in chain
+            ]
             connection.execute(sql.INSERT_STEP, steps)
             if batches:
                 rows = [
@@ -310,7 +306,9 @@ class Store:
             with self.session() as session:
                 if session.get(OutboxEmail, upload_id) is not None:
                     return
-                row = _outbox_row(upload_id, QueuedEmail(message_id, tuple(recipients), raw), now)
+                row = sql.outbox_row(
+                    upload_id, QueuedEmail(message_id, tuple(recipients), raw), now
+                )
                 session.add(OutboxEmail(**row))
         except StateError as exc:
             if not isinstance(exc.__cause__, IntegrityError):
@@ -345,25 +343,46 @@ class Store:
             yield email
 
     @contextmanager
+    def claim_queued_email(
+        self, upload_id: str, email: QueuedEmail, *, queued_at: datetime
+    ) -> Iterator[OutboxEmail | None]:
+        """The email queued for ``upload_id`` a moment ago, by a caller that kept every
+        other sender of this process off it from before it was queued (the sweep's
+        ``Outbox.handing_over``): on SQLite it is not read back. On PostgreSQL another
+        replica may have it: it is claimed as ``claim_email`` does."""
+        if self.engine.dialect.name == "postgresql":
+            with self.claim_email(upload_id) as claimed:
+                yield claimed
+            return
+        queued = detached(OutboxEmail, sql.outbox_row(upload_id, email, queued_at))
+        yield queued
+        self._record(queued)
+
+    @contextmanager
     def _claim_email(
         self, query: Select[Any], values: dict[str, Any]
     ) -> Iterator[OutboxEmail | None]:
         if self.engine.dialect.name != "postgresql":
-            # SQLite serves one process, whose Outbox keeps its threads off each other's
-            # emails. And a read transaction held across the send could not turn into a
-            # write if a sweep wrote meanwhile.
+            # SQLite serves one replica, whose processes flush only their own accounts'
+            # emails and whose Outbox keeps its threads off each other's. And a read
+            # transaction held across the send could not turn into a write if a sweep
+            # wrote meanwhile.
             with self._transaction() as connection:
                 row = connection.execute(query, values).mappings().first()
             email = None if row is None else detached(OutboxEmail, row)
             yield email
             if email is not None:
-                attempt = {name: getattr(email, name) for name in _ATTEMPT_FIELDS}
-                with self._transaction() as connection:
-                    connection.execute(sql.UPDATE_EMAIL, {"_id": email.upload_id, **attempt})
+                self._record(email)
             return
         locked = select(OutboxEmail).from_statement(query.with_for_update(skip_locked=True))
         with self.session() as session:
             yield session.scalars(locked, values).first()
+
+    def _record(self, email: OutboxEmail) -> None:
+        """Write the attempt ``record_attempt`` made on ``email`` (SQLite)."""
+        attempt = {name: getattr(email, name) for name in sql.ATTEMPT_FIELDS}
+        with self._transaction() as connection:
+            connection.execute(sql.UPDATE_EMAIL, {"_id": email.upload_id, **attempt})
 
     @staticmethod
     def record_attempt(
@@ -401,16 +420,6 @@ class Store:
             return None if row is None else dict(row.profile)
 
 
-# What record_attempt changes on an email.
-_ATTEMPT_FIELDS = ("attempts", "status", "sent_at", "last_error", "next_attempt_at")
-
-
-def _step(
-    upload_id: str, state: UploadState, now: datetime, detail: dict[str, Any] | None
-) -> dict[str, Any]:
-    return {"upload_id": upload_id, "state": state.value, "at": now, "detail": detail}
-
-
 def _mark(connection: Connection, upload_id: str, mark: BatchMark, now: datetime) -> None:
     values: dict[str, Any] = {**mark.fields, "status": mark.status.value}
     statement = sql.MARK_BATCH
@@ -426,19 +435,4 @@ def _mark(connection: Connection, upload_id: str, mark: BatchMark, now: datetime
 def _queue(connection: Connection, upload_id: str, email: QueuedEmail, now: datetime) -> None:
     """Queue the upload's email unless it is queued already (one email per upload)."""
     statement = sql.queue_email(connection.dialect.name)
-    connection.execute(statement, _outbox_row(upload_id, email, now))
-
-
-def _outbox_row(upload_id: str, email: QueuedEmail, now: datetime) -> dict[str, Any]:
-    return {
-        "upload_id": upload_id,
-        "message_id": email.message_id,
-        "recipients": list(email.recipients),
-        "raw": email.raw,
-        "status": EmailStatus.PENDING.value,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "last_error": None,
-        "created_at": now,
-        "sent_at": None,
-    }
+    connection.execute(statement, sql.outbox_row(upload_id, email, now))
