@@ -192,6 +192,13 @@ def configure_logging(
         old.close()
     root.addHandler(handler)
     root.setLevel(numeric_level)
+    # Record fields no line of ours shows (the caller's file and line, the thread and
+    # process): not gathered, as the Logging HOWTO's "Optimization" section advises for
+    # a program that logs a lot. A sixth of a log line's cost.
+    logging._srcfile = None  # the documented way to skip the caller lookup
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))
     for name in _TRANSLATED_LOGGERS:
