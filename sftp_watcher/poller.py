@@ -118,7 +118,8 @@ class Account:
     def _sweep_held(self) -> SweepResult:
         started = time.monotonic()
         try:
-            result = self._sweep_reconnecting()
+            with self.store.holding_connection():
+                result = self._sweep_reconnecting()
         except (SourceError, StateError) as exc:
             self._failed(exc)
             return SweepResult(self.customer.id, error=str(exc))

@@ -23,14 +23,7 @@ LATER = NOW + timedelta(minutes=1)
 
 def _queue(store: Store, *upload_ids: str) -> None:
     for n, upload_id in enumerate(upload_ids):
-        message = render(success_notice(upload_id=upload_id), sender=SENDER)
-        store.enqueue_email(
-            upload_id=upload_id,
-            message_id=str(message["Message-ID"]),
-            recipients=["ops@acme.example"],
-            raw=bytes(message),
-            now=NOW + timedelta(seconds=n),
-        )
+        store.enqueue_email(upload_id, _email(upload_id), now=NOW + timedelta(seconds=n))
 
 
 def _open(url: str) -> Iterator[Store]:
@@ -96,13 +89,7 @@ def _hand_over(store: Store, outbox: Outbox, upload_id: str) -> bool | None:
     """As a sweep does it: reserve the email, queue it (with the upload's last step), send."""
     email = _email(upload_id)
     with outbox.handing_over(upload_id) as send:
-        store.enqueue_email(
-            upload_id=upload_id,
-            message_id=email.message_id,
-            recipients=email.recipients,
-            raw=email.raw,
-            now=NOW,
-        )
+        store.enqueue_email(upload_id, email, now=NOW)
         return send(email)
 
 

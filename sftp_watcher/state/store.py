@@ -7,6 +7,7 @@ completed step. Objects handed out are detached snapshots: read them, don't modi
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, RowMapping, Select, func, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sftp_watcher.errors import StateError
@@ -58,6 +59,8 @@ class Store:
         except (SQLAlchemyError, ValueError, OSError) as exc:
             raise StateError(f"state_url is not usable: {exc}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite: the connection this thread's steps share (``holding_connection``).
+        self._held = threading.local()
 
     def __repr__(self) -> str:
         return f"Store({make_url(self.url).render_as_string(hide_password=True)!r})"
@@ -107,12 +110,39 @@ class Store:
             raise StateError(f"state database error: {exc.__class__.__name__}: {exc}") from exc
 
     @contextmanager
+    def holding_connection(self) -> Iterator[None]:
+        """SQLite: this thread's steps share one connection until the block ends (a sweep):
+        a pool checkout and return per step cost as much as its SQL. (PostgreSQL's pool
+        pings a connection that sat idle: every step still checks one out.)"""
+        if self.engine.dialect.name != "sqlite" or getattr(self._held, "active", False):
+            yield
+            return
+        self._held.active, self._held.connection = True, None
+        try:
+            yield
+        finally:
+            self._held.active = False
+            self._drop_held()
+
+    def _drop_held(self) -> None:
+        connection, self._held.connection = getattr(self._held, "connection", None), None
+        if connection is not None:
+            connection.close()
+
+    @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         """A Core transaction: every upload's steps take it, so no ORM unit of work."""
         try:
-            with self.engine.begin() as connection:
-                yield connection
+            if not getattr(self._held, "active", False):
+                with self.engine.begin() as connection:
+                    yield connection
+                return
+            if self._held.connection is None:
+                self._held.connection = self.engine.connect()
+            with self._held.connection.begin():
+                yield self._held.connection
         except SQLAlchemyError as exc:
+            self._drop_held()  # not kept after a failure: the next step takes a fresh one
             raise StateError(f"state database error: {exc.__class__.__name__}: {exc}") from exc
 
     # -- uploads -------------------------------------------------------------------------
@@ -249,11 +279,8 @@ class Store:
             "exclude_id": exclude_id,
         }
         # Asked for every file and nearly always empty: a Core lookup, then the ORM row.
-        try:
-            with self.engine.connect() as connection:
-                found = connection.execute(sql.EARLIER_UPLOAD, wanted).scalar()
-        except SQLAlchemyError as exc:
-            raise StateError(f"state database error: {exc.__class__.__name__}: {exc}") from exc
+        with self._transaction() as connection:
+            found = connection.execute(sql.EARLIER_UPLOAD, wanted).scalar()
         return None if found is None else self.get(found)
 
     def steps(self, upload_id: str) -> list[Step]:
@@ -292,27 +319,11 @@ class Store:
 
     # -- outbox --------------------------------------------------------------------------
 
-    def enqueue_email(
-        self,
-        *,
-        upload_id: str,
-        message_id: str,
-        recipients: Sequence[str],
-        raw: bytes,
-        now: datetime,
-    ) -> None:
-        """Queue the upload's email; queuing it again is a no-op (one email per upload)."""
-        try:
-            with self.session() as session:
-                if session.get(OutboxEmail, upload_id) is not None:
-                    return
-                row = sql.outbox_row(
-                    upload_id, QueuedEmail(message_id, tuple(recipients), raw), now
-                )
-                session.add(OutboxEmail(**row))
-        except StateError as exc:
-            if not isinstance(exc.__cause__, IntegrityError):
-                raise
+    def enqueue_email(self, upload_id: str, email: QueuedEmail, *, now: datetime) -> None:
+        """Queue an email by itself (an upload's is queued with its last step); queuing it
+        again is a no-op (one email per upload)."""
+        with self._transaction() as connection:
+            _queue(connection, upload_id, email, now)
 
     @contextmanager
     def claim_due_email(

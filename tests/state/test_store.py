@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from alembic.operations import Operations
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 
 from sftp_watcher.errors import InvalidTransition, StateError
 from sftp_watcher.state.locks import AccountLocks
@@ -117,9 +117,7 @@ def test_duplicate_lookup_finds_earlier_successful_upload_in_window(store: Store
 
 def test_outbox_queues_one_email_per_upload_and_retries(store: Store) -> None:
     for _ in range(2):
-        store.enqueue_email(
-            upload_id="u1", message_id="<u1@x>", recipients=["a@b.c"], raw=b"raw", now=NOW
-        )
+        store.enqueue_email("u1", QueuedEmail("<u1@x>", ("a@b.c",), b"raw"), now=NOW)
     assert store.pending_email_count() == 1
     with store.claim_due_email(NOW) as email:
         assert email is not None
@@ -230,9 +228,7 @@ def test_a_batch_answer_for_a_missing_batch_undoes_the_whole_step(store: Store) 
 
 def test_an_email_queued_with_a_step_is_queued_once(store: Store) -> None:
     _new(store)
-    store.enqueue_email(
-        upload_id="u1", message_id="<first>", recipients=["a@b.example"], raw=b"1", now=NOW
-    )
+    store.enqueue_email("u1", QueuedEmail("<first>", ("a@b.example",), b"1"), now=NOW)
     store.advance(
         "u1",
         UploadState.ABANDONED,
@@ -290,3 +286,22 @@ def test_a_step_returns_the_row_as_recorded_outside_any_session(store: Store) ->
     assert claimed.state == "claimed"  # a copy: the original is untouched
     loaded = store.get("u1")
     assert loaded is not None and loaded.state == "claimed" and loaded.flow_id == "abc"
+
+
+def test_a_sweeps_steps_share_one_connection_on_sqlite(tmp_path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    checkouts: list[int] = []
+    event.listen(store.engine, "checkout", lambda *_: checkouts.append(1))
+    try:
+        with store.holding_connection():
+            _judged_as(store, "u1", NOW, "a" * 64)
+            assert _duplicate_id(store, "a" * 64) == "u1"  # (its ORM row: a checkout)
+            with pytest.raises(StateError):
+                _new(store, "u1")  # a failing step gives its connection up...
+            _new(store, "u2")  # ...and the next one takes another
+        assert len(checkouts) == 3
+        _new(store, "u3")  # outside the block every step takes its own
+        assert len(checkouts) == 4
+        assert sorted(u.id for u in store.recent()) == ["u1", "u2", "u3"]
+    finally:
+        store.close()
