@@ -14,9 +14,8 @@ accounts, and stays their supervisor:
 - The parent serves ``/metrics`` (the children's, merged by prometheus-client's
   multiprocess mode), ``/healthz`` and ``/readyz``; forwards SIGTERM and waits for each
   child to finish the file in hand; restarts a child that died, with a growing pause.
-- A child dies with its parent (``PR_SET_PDEATHSIG`` on Linux, a watch thread
-  elsewhere): a killed replica leaves no sweeper behind; its uploads resume at the next
-  start, as after any crash.
+- A child dies with its parent (``PR_SET_PDEATHSIG``; elsewhere a watch thread); its
+  uploads resume at the next start, as after any crash.
 """
 
 from __future__ import annotations
@@ -106,7 +105,9 @@ def shares(settings: Settings) -> list[Share]:
         if isinstance(key, tuple):
             for k, child in enumerate(children):
                 sessions[child][key] = cap // spread + (k < cap % spread)
-    return [Share(i, frozenset(dealt[i]), sessions[i]) for i in range(count)]
+    # No process without accounts (more processes than accounts, or few sessions).
+    given = [Share(i, frozenset(dealt[i]), sessions[i]) for i in range(count) if dealt[i]]
+    return given or [Share(0, frozenset(), {})]
 
 
 def _server(source: SftpSourceConfig) -> tuple[str, int]:

@@ -125,6 +125,20 @@ def test_a_sweep_processs_errors_reach_the_parent_whole() -> None:
     assert isinstance(config, ConfigError) and config.problems == ("a: b",)
 
 
+def test_no_process_is_started_without_accounts() -> None:
+    one = {
+        "id": "only",
+        "user_id": "1",
+        "emails": [],
+        "source": {"kind": "local", "path": "/tmp/only"},
+        "flows": [{"id": "f", "type": "dialer", "security_id": "s"}],
+    }
+    assert [
+        s.customers for s in shares(settings_from_mapping({"processes": 4, "customers": [one]}))
+    ] == [frozenset({"only"})]
+    assert len(shares(settings_from_mapping({"processes": 4}))) == 1  # no customers yet
+
+
 def test_a_servers_session_cap_holds_for_all_processes_together() -> None:
     def on(host: str, i: int, cap: int) -> dict[str, object]:
         source = {"kind": "sftp", "host": host, "username": f"u{i}", "password": "pw"}
