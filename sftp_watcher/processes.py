@@ -271,9 +271,9 @@ def run_processes(settings: Settings, *, log_format: LogFormat | None = None) ->
         store = Store.open(settings.state_url)  # migrates once, before the children start
         stack.callback(store.close)
         # On PostgreSQL every child is a replica and sweeps what the membership gives it.
-        shared = store.engine.dialect.name == "postgresql"
         children = [
-            _Child(settings, None if shared else share, log_format) for share in shares(settings)
+            _Child(settings, None if store.shared else share, log_format)
+            for share in shares(settings)
         ]
         stack.callback(_stop_all, children, settings.shutdown_deadline_seconds, metrics_dir)
         for child in children:

@@ -85,7 +85,7 @@ class Service:
             # SQLite has no row locks to keep two processes off one email: each flushes
             # its own accounts' emails (PostgreSQL's SKIP LOCKED divides them anyway).
             mine = None
-            if self.share is not None and self.store.engine.dialect.name != "postgresql":
+            if self.share is not None and not self.store.shared:
                 mine = frozenset(c.id for c in customers)
             sender = make_sender(self.settings.email)
             self.outbox = Outbox(self.store, sender, self.clock, customers=mine)

@@ -59,8 +59,9 @@ class Store:
         except (SQLAlchemyError, ValueError, OSError) as exc:
             raise StateError(f"state_url is not usable: {exc}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite: the connection this thread's steps share (``holding_connection``).
-        self._held = threading.local()
+        # Replicas may share it (PostgreSQL, row locks); SQLite serves one replica.
+        self.shared = self.engine.dialect.name == "postgresql"
+        self._held = _Held()
 
     def __repr__(self) -> str:
         return f"Store({make_url(self.url).render_as_string(hide_password=True)!r})"
@@ -114,10 +115,10 @@ class Store:
         """SQLite: this thread's steps share one connection until the block ends (a sweep):
         a pool checkout and return per step cost as much as its SQL. (PostgreSQL's pool
         pings a connection that sat idle: every step still checks one out.)"""
-        if self.engine.dialect.name != "sqlite" or getattr(self._held, "active", False):
+        if self.shared or self._held.active:
             yield
             return
-        self._held.active, self._held.connection = True, None
+        self._held.active = True
         try:
             yield
         finally:
@@ -125,7 +126,7 @@ class Store:
             self._drop_held()
 
     def _drop_held(self) -> None:
-        connection, self._held.connection = getattr(self._held, "connection", None), None
+        connection, self._held.connection = self._held.connection, None
         if connection is not None:
             connection.close()
 
@@ -133,7 +134,7 @@ class Store:
     def _transaction(self) -> Iterator[Connection]:
         """A Core transaction: every upload's steps take it, so no ORM unit of work."""
         try:
-            if not getattr(self._held, "active", False):
+            if not self._held.active:
                 with self.engine.begin() as connection:
                     yield connection
                 return
@@ -348,21 +349,15 @@ class Store:
             yield email
 
     @contextmanager
-    def claim_email(self, upload_id: str) -> Iterator[OutboxEmail | None]:
-        """The upload's email if it is still to be sent (else None), locked as above."""
-        with self._claim_email(sql.PENDING_EMAIL, {"upload_id": upload_id}) as email:
-            yield email
-
-    @contextmanager
     def claim_queued_email(
         self, upload_id: str, email: QueuedEmail, *, queued_at: datetime
     ) -> Iterator[OutboxEmail | None]:
         """The email queued for ``upload_id`` a moment ago, by a caller that kept every
         other sender of this process off it from before it was queued (the sweep's
         ``Outbox.handing_over``): on SQLite it is not read back. On PostgreSQL another
-        replica may have it: it is claimed as ``claim_email`` does."""
-        if self.engine.dialect.name == "postgresql":
-            with self.claim_email(upload_id) as claimed:
+        replica may have it: it is claimed if still pending, under its row lock."""
+        if self.shared:
+            with self._claim_email(sql.PENDING_EMAIL, {"upload_id": upload_id}) as claimed:
                 yield claimed
             return
         queued = detached(OutboxEmail, sql.outbox_row(upload_id, email, queued_at))
@@ -373,11 +368,10 @@ class Store:
     def _claim_email(
         self, query: Select[Any], values: dict[str, Any]
     ) -> Iterator[OutboxEmail | None]:
-        if self.engine.dialect.name != "postgresql":
-            # SQLite serves one replica, whose processes flush only their own accounts'
-            # emails and whose Outbox keeps its threads off each other's. And a read
-            # transaction held across the send could not turn into a write if a sweep
-            # wrote meanwhile.
+        if not self.shared:
+            # No row locks: a replica's processes flush their own accounts' emails, its
+            # Outbox keeps its threads apart. (A read transaction held across the send
+            # could not turn into a write if a sweep wrote meanwhile.)
             with self._transaction() as connection:
                 row = connection.execute(query, values).mappings().first()
             email = None if row is None else detached(OutboxEmail, row)
@@ -429,6 +423,13 @@ class Store:
         with self.session() as session:
             row = session.get(ServerProfile, customer_id)
             return None if row is None else dict(row.profile)
+
+
+class _Held(threading.local):
+    """A thread's shared connection while ``holding_connection`` is active (SQLite)."""
+
+    active = False
+    connection: Connection | None = None
 
 
 def _mark(connection: Connection, upload_id: str, mark: BatchMark, now: datetime) -> None:
