@@ -7,6 +7,7 @@ Messages are built with the ``email`` package's MIME classes under its compat32 
 the modern ``EmailMessage`` parses every header it is given into objects and folds them
 back, which made one email cost more than the database steps of its upload. Headers are
 plain text here, non-ASCII encoded by the package (RFC 2047), bodies quoted-printable.
+Writing them out takes a policy of our own (``POLICY``): compat32's bytes, faster.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import Compat32
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from functools import cache
 from typing import Any
@@ -34,6 +36,35 @@ _SUBJECT_REASON_WIDTH = 120
 _SUBJECT_FILE_WIDTH = 100
 _CELL_WIDTH = 60
 _FALLBACK_DOMAIN = "sftp-watcher"
+
+
+class FastCompat32(Compat32):
+    """compat32, except that a header of printable ASCII that fits on its line is written
+    as it is, which is what compat32 writes for it too (the tests compare the two on
+    random headers). compat32 sends every header through ``Header`` to fold it, fitting or
+    not: about half the cost of writing an email."""
+
+    def fold(self, name: str, value: str) -> str:
+        return self._as_is(name, value) or super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        plain = self._as_is(name, value)
+        return plain.encode("ascii") if plain else super().fold_binary(name, value)
+
+    def _as_is(self, name: str, value: object) -> str | None:
+        if (
+            type(value) is str  # not a Header, which holds non-ASCII text to encode
+            and self.max_line_length is not None
+            and len(name) + len(value) + 2 <= self.max_line_length
+            and _PRINTABLE_ASCII.fullmatch(value)
+        ):
+            return f"{name}: {value}{self.linesep}"
+        return None
+
+
+# Tabs and printable ASCII: no line breaks (str.splitlines() also breaks at \v, \f, \x1c-\x1e).
+_PRINTABLE_ASCII = re.compile(r"[\t\x20-\x7e]*")
+POLICY = FastCompat32()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,7 +128,7 @@ def render(notice: UploadNotice, *, sender: str, max_rows_shown: int = 20) -> Me
     # need not compile a pattern to make sure a random one is absent from the parts. No
     # quoted-printable text ever holds "=_" ("=" is always followed by hex or a newline).
     boundary = "=_sftp-watcher_" + hashlib.sha256(notice.upload_id.encode()).hexdigest()[:32]
-    message = MIMEMultipart("alternative", boundary=boundary)
+    message = MIMEMultipart("alternative", boundary=boundary, policy=POLICY)
     message.attach(_text_part(env.get_template("upload.text.j2").render(context), "plain"))
     message.attach(_text_part(env.get_template("upload.html.j2").render(context), "html"))
     _address(
@@ -144,7 +175,7 @@ _UTF8_HEADER.header_encoding = BASE64
 
 def _text_part(text: str, subtype: str, *, whole: bool = False) -> MIMEText:
     # The documented _charset takes a Charset too; typeshed knows only str.
-    part = MIMEText(text, subtype, _UTF8)  # type: ignore[arg-type]
+    part = MIMEText(text, subtype, _UTF8, policy=POLICY)  # type: ignore[arg-type]
     if not whole:
         del part["MIME-Version"]  # said once, on the message itself
     return part
@@ -192,6 +223,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # The templates ship inside the package: no stat of each one at every email.
+        auto_reload=False,
     )
 
 

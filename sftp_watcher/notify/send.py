@@ -197,8 +197,10 @@ class _SmtpSession:
         self._send(lambda smtp: smtp.send_message(message), message["Message-ID"])
 
     def send_raw(self, raw: bytes) -> None:
-        headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-        if not _plain_envelope(raw, headers):
+        # Only the header block is parsed: the envelope is all that is needed from it.
+        head = _BLANK_LINE.split(raw, maxsplit=1)[0]
+        headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+        if not _plain_envelope(head, headers):
             # Blind copies to strip, or addresses that need SMTPUTF8: smtplib knows how.
             message = email.message_from_bytes(raw, policy=email.policy.default)
             self._send(lambda smtp: smtp.send_message(message), headers["Message-ID"])
@@ -247,11 +249,11 @@ _CRLF = re.compile(rb"\r\n|\n|\r(?!\n)")  # every line ending, as SMTP wants the
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")  # ends the headers
 
 
-def _plain_envelope(raw: bytes, headers: Message) -> bool:
-    """No Bcc to strip and ASCII-only headers: the bytes can go out unchanged."""
+def _plain_envelope(head: bytes, headers: Message) -> bool:
+    """No Bcc to strip and ASCII-only headers (``head``): the bytes can go out unchanged."""
     if any(name in headers for name in ("Bcc", "Resent-Bcc", "Resent-Date")):
         return False
-    return _BLANK_LINE.split(raw, maxsplit=1)[0].isascii()
+    return head.isascii()
 
 
 class FileSender:

@@ -18,6 +18,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 
 import structlog
 from sqlalchemy import Connection, Engine, text
@@ -31,6 +32,7 @@ NAMESPACE = 0x53465457
 MAX_SLOTS = 1024
 
 _TAKE = text("SELECT pg_try_advisory_lock(:ns, :slot)")
+_GIVE = text("SELECT pg_advisory_unlock(:ns, :slot)")
 _LIVE = text(
     "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted"
     " AND classid = :ns AND objsubid = 2"
@@ -80,7 +82,13 @@ class Membership:
             return self._owners[customer_id] == self._slot
 
     def close(self) -> None:
+        """Leave: the slot is given back at once, so the other replicas take this one's
+        accounts at their next refresh (a closed session frees it only once its backend
+        has noticed and ended)."""
         with self._lock:
+            if self._connection is not None and self._slot is not None:
+                with suppress(SQLAlchemyError):  # a dead session frees it anyway
+                    self._connection.execute(_GIVE, {"ns": NAMESPACE, "slot": self._slot})
             self._drop_connection()
 
     def _refresh(self) -> None:

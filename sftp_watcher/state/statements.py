@@ -7,6 +7,7 @@ its parameters name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -143,6 +144,22 @@ def step_row(
     upload_id: str, state: UploadState, now: datetime, detail: dict[str, Any] | None
 ) -> dict[str, Any]:
     return {"upload_id": upload_id, "state": state.value, "at": now, "detail": detail}
+
+
+def batch_rows(upload_id: str, batches: Sequence[tuple[bytes, int]]) -> list[dict[str, Any]]:
+    """An upload's batches (body, calls) as recorded: not tried yet."""
+    pending = BatchStatus.PENDING.value
+    return [
+        {
+            "upload_id": upload_id,
+            "index": i,
+            "body": body,
+            "calls": calls,
+            "status": pending,
+            "attempts": 0,
+        }
+        for i, (body, calls) in enumerate(batches)
+    ]
 
 
 def outbox_row(upload_id: str, email: QueuedEmail, now: datetime) -> dict[str, Any]:

@@ -220,10 +220,11 @@ class Store:
             ]
             connection.execute(sql.INSERT_STEP, steps)
             if batches:
-                rows = [
-                    {"upload_id": upload_id, "index": i, "body": body, "calls": calls}
-                    for i, (body, calls) in enumerate(batches)
-                ]
+                rows = sql.batch_rows(upload_id, batches)
+                if mark is not None and mark.status is BatchStatus.SENDING and not mark.fields:
+                    # Marks a batch just inserted: inserted as being sent, one statement less.
+                    rows[mark.index] |= {"status": mark.status.value, "attempts": 1}
+                    mark = None
                 connection.execute(sql.INSERT_BATCH, rows)
             if mark is not None:
                 _mark(connection, upload_id, mark, now)

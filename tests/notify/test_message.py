@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import email
 import email.policy
+import string
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sftp_watcher.calllist.report import RowError
 from sftp_watcher.notify import render, subject_for
+from sftp_watcher.notify.message import POLICY
 from tests.notify.notices import (
     KOLKATA,
     SENDER,
@@ -224,3 +229,35 @@ def test_test_email_has_its_own_message_id_each_time() -> None:
     assert first["Subject"] == "Test email from sftp-watcher for acme"
     assert "This is a test email" in str(first.get_content())
     assert "08 Feb 2026 21:00 IST" in str(first.get_content())
+
+
+# Header names as the email has them, and text around the fast path's edges: printable
+# ASCII and tabs, line breaks str.splitlines() knows, non-ASCII, values near 78 columns.
+_HEADER_NAMES = st.sampled_from(["To", "From", "Subject", "Message-ID", "X-Sftp-Watcher-Upload-Id"])
+_HEADER_TEXT = st.text(
+    alphabet=st.sampled_from([*string.printable, "\t", "\v", "\f", "\x1c", "\x85", "é", "—"]),
+    max_size=120,
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(name=_HEADER_NAMES, value=_HEADER_TEXT)
+def test_headers_are_written_as_compat32_writes_them(name: str, value: str) -> None:
+    for method in ("fold", "fold_binary"):
+        assert _outcome(getattr(POLICY, method), name, value) == _outcome(
+            getattr(email.policy.compat32, method), name, value
+        )
+
+
+def _outcome(fold: Callable[[str, str], object], name: str, value: str) -> object:
+    """What ``fold`` writes, or the type of error it raises (a value that looks like a
+    header after a line break is refused)."""
+    try:
+        return fold(name, value)
+    except Exception as exc:
+        return type(exc)
+
+
+def test_an_email_is_written_as_compat32_writes_it() -> None:
+    message = render(success_notice(), sender=SENDER)
+    assert bytes(message) == message.as_bytes(policy=email.policy.compat32)

@@ -88,7 +88,9 @@ def test_a_replica_whose_session_dies_loses_its_slot_and_joins_again(
     with engine.connect() as admin:  # what PostgreSQL does to a dead replica's session
         admin.execute(
             text(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                # Waits (up to 10 s) until the session is gone, and its locks with it.
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks"
+                " WHERE locktype = 'advisory'"
                 " AND classid = :ns AND objid = :slot AND objsubid = 2"
             ),
             {"ns": NAMESPACE, "slot": first.slot},
