@@ -222,9 +222,8 @@ class Store:
             if batches:
                 rows = sql.batch_rows(upload_id, batches)
                 if mark is not None and mark.status is BatchStatus.SENDING and not mark.fields:
-                    # Marks a batch just inserted: inserted as being sent, one statement less.
                     rows[mark.index] |= {"status": mark.status.value, "attempts": 1}
-                    mark = None
+                    mark = None  # a batch just inserted: inserted as being sent instead
                 connection.execute(sql.INSERT_BATCH, rows)
             if mark is not None:
                 _mark(connection, upload_id, mark, now)
