@@ -42,7 +42,7 @@ class FastCompat32(Compat32):
     """compat32, except that a header of printable ASCII that fits on its line is written
     as it is, which is what compat32 writes for it too (the tests compare the two on
     random headers). compat32 sends every header through ``Header`` to fold it, fitting or
-    not: about half the cost of writing an email."""
+    not: a quarter of the cost of writing an email."""
 
     def fold(self, name: str, value: str) -> str:
         return self._as_is(name, value) or super().fold(name, value)
