@@ -164,7 +164,7 @@ class SweepProcesses:
 
     def poll_once(self, customer_id: str | None = None) -> Any:
         """One pass of every (or one) account over the children; the merged ``PassResult``."""
-        from sftp_watcher.service import PassResult
+        from sftp_watcher.service import PassResult, pending_emails
 
         if customer_id is not None:
             self.settings.customer(customer_id)  # raises ConfigError for an unknown one
@@ -178,11 +178,7 @@ class SweepProcesses:
         results = [_expect(ours, process, "result") for process, ours in asked]
         by_customer = {s.customer: s for r in results for s in r.sweeps}
         sweeps = tuple(by_customer[c.id] for c in self.settings.customers if c.id in by_customer)
-        try:
-            pending: int | None = self._store.pending_email_count()
-        except StateError:
-            pending = None
-        return PassResult(sweeps, sum(r.emails_sent for r in results), pending)
+        return PassResult(sweeps, sum(r.emails_sent for r in results), pending_emails(self._store))
 
     def close(self) -> None:
         for _, _, ours in self._children:

@@ -84,9 +84,7 @@ class Service:
                 customers = [share.customer(c) for c in customers if share.owns(c.id)]
             # SQLite has no row locks to keep two processes off one email: each flushes
             # its own accounts' emails (PostgreSQL's SKIP LOCKED divides them anyway).
-            mine = None
-            if self.share is not None and not self.store.shared:
-                mine = frozenset(c.id for c in customers)
+            mine = self.share.customers if self.share and not self.store.shared else None
             sender = make_sender(self.settings.email)
             self.outbox = Outbox(self.store, sender, self.clock, customers=mine)
             self._stack.callback(self.outbox.close)
@@ -135,13 +133,7 @@ class Service:
             sweeps = tuple(pool.map(lambda a: a.sweep(force=True), accounts))
         self.outbox.flush()
         sent = self.outbox.sent_total - sent_before
-        return PassResult(sweeps, sent, self._pending_emails())
-
-    def _pending_emails(self) -> int | None:
-        try:
-            return self.store.pending_email_count()
-        except StateError:
-            return None  # the database is out of reach; the sweeps and the outbox said so
+        return PassResult(sweeps, sent, pending_emails(self.store))
 
     def close(self) -> None:
         self._stack.close()
@@ -156,3 +148,12 @@ class Service:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def pending_emails(store: Store) -> int | None:
+    """The emails still to send after a pass, or None when the database is out of reach
+    (the sweeps and the outbox said so)."""
+    try:
+        return store.pending_email_count()
+    except StateError:
+        return None
