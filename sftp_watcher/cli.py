@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=int, default=20)
     history.add_argument("--json", action="store_true")
 
+    command("hash-password", "an upload-page password hash for the configuration")
+
     demo = command("demo", "the whole pipeline on embedded defaults, no setup")
     demo.add_argument("--dir", type=Path, default=Path("var/demo"), help="where the demo lives")
     return parser
@@ -208,6 +210,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_hash_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from sftp_watcher.web.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("sftp-watcher: the two passwords differ", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("sftp-watcher: the password is empty", file=sys.stderr)
+        return EXIT_USAGE
+    print(hash_password(password))
+    return EXIT_OK
+
+
 def _init_sentry(settings: Settings) -> None:
     from sftp_watcher.observability.sentry import init_sentry
 
@@ -221,6 +242,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "setup-test": _cmd_setup_test,
     "history": _cmd_history,
     "demo": _cmd_demo,
+    "hash-password": _cmd_hash_password,
 }
 
 if __name__ == "__main__":  # pragma: no cover

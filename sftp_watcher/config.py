@@ -37,7 +37,7 @@ DEFAULT_CONFIG_PATH = Path("config.yaml")
 CONFIG_ENV = "SFTP_WATCHER_CONFIG"
 
 _SECRET_KEYS = frozenset(
-    {"password", "private_key_passphrase", "security_id", "sentry_dsn"},
+    {"password", "private_key_passphrase", "security_id", "sentry_dsn", "session_secret"},
 )
 
 
@@ -176,6 +176,38 @@ class FlowConfig(_Model):
         return self
 
 
+class WebUser(_Model):
+    """One account holder who may sign in to the upload page (SPEC 12)."""
+
+    email: str = Field(pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+    password_hash: str = Field(pattern=r"^\$argon2id\$", repr=False)
+
+
+class WebConfig(_Model):
+    """The upload page (SPEC 12); served by `run` when ``port`` is set."""
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=0, lt=65536)
+    # As users reach the page; cookies are marked Secure when it is https.
+    base_url: str | None = Field(None, pattern=r"^https?://")
+    session_secret: SecretStr | None = None
+    # Web uploads' Upload/, Success/ and Failure/, one folder per customer.
+    spool_dir: Path | None = None
+    session_idle_hours: float = Field(8, gt=0)
+
+    @model_validator(mode="after")
+    def _secret_when_served(self) -> WebConfig:
+        if self.port is not None and self.session_secret is None:
+            raise ValueError("session_secret is required when port is set")
+        if self.session_secret is not None and len(self.session_secret) < 16:
+            raise ValueError("session_secret: at least 16 characters")
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return (self.base_url or "").lower().startswith("https://")
+
+
 class CustomerConfig(_Model):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     user_id: str = Field(pattern=r"^[0-9]+$")
@@ -187,6 +219,7 @@ class CustomerConfig(_Model):
     retention_days: int | None = Field(None, gt=0)
     source: SourceConfig
     flows: list[FlowConfig] = Field(min_length=1)
+    web_users: list[WebUser] = Field(default_factory=list)
 
     @field_validator("user_id", mode="before")
     @classmethod
@@ -247,6 +280,7 @@ class Settings(BaseSettings):
     # Not in SPEC 7: what operators need to see idle polls (debug) or only problems.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_deadline_seconds: float = Field(120, gt=0)
+    web: WebConfig | None = None
     customers: list[CustomerConfig] = Field(default_factory=list)
 
     @model_validator(mode="before")
@@ -265,6 +299,11 @@ class Settings(BaseSettings):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"customers: duplicate id(s) {', '.join(dupes)}")
+        emails = [u.email.lower() for c in self.customers for u in c.web_users]
+        dupes = sorted({e for e in emails if emails.count(e) > 1})
+        if dupes:
+            # A web user signs in by email alone, so it must name one customer.
+            raise ValueError(f"customers: web user(s) in several places: {', '.join(dupes)}")
         return self
 
     @classmethod
@@ -292,6 +331,16 @@ class Settings(BaseSettings):
 
     def customer_timezone(self, customer: CustomerConfig) -> ZoneInfo:
         return ZoneInfo(customer.timezone or self.timezone)
+
+    def spool_dir(self) -> Path:
+        """Where doors stage their items: ``web.spool_dir``, else a ``spool/`` folder
+        beside the SQLite state database, else ``var/spool``."""
+        if self.web is not None and self.web.spool_dir is not None:
+            return self.web.spool_dir
+        prefix = "sqlite:///"
+        if self.state_url.startswith(prefix) and self.state_url != prefix + ":memory:":
+            return Path(self.state_url[len(prefix) :]).parent / "spool"
+        return Path("var/spool")
 
 
 def resolve_config_path(path: Path | str | None) -> Path:
