@@ -158,7 +158,7 @@ class Pipeline:
         else:
             crashpoint("judge.after_read")
             sha256 = hashlib.sha256(data).hexdigest()
-            report = judge(upload.original_name, data, self.rules, now)
+            report = judge(upload.judged_name or upload.original_name, data, self.rules, now)
             log.info("file.read", size=len(data), sha256=sha256)
         earlier = self._duplicate_of(upload, report, sha256, now)
         duplicate_id = earlier.id if earlier is not None else None

@@ -159,6 +159,11 @@ class Upload(Base):
     archived_as: Mapped[str | None] = mapped_column(String(700), nullable=True)
     errors_file: Mapped[str | None] = mapped_column(String(700), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Which door it came through (sftp, local, email, web), who sent it, and the name the
+    # judge reads when the door knows the flow and start time from elsewhere.
+    channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    sender: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    judged_name: Mapped[str | None] = mapped_column(String(512), nullable=True)
 
     steps: Mapped[list[Step]] = relationship(
         back_populates="upload", order_by="Step.id", cascade="all, delete-orphan"
