@@ -127,10 +127,11 @@ def make_page(tmp_path: Path, phonon_stub: Any, smtp_server: Any) -> Iterator[Ca
 
     clients: list[httpx.Client] = []
 
-    def make(**web: Any) -> Page:
+    def make(clock: Callable[[], datetime] | None = None, **web: Any) -> Page:
         settings = web_settings(tmp_path, phonon_stub.realtime_url, smtp_server, **web)
         sleeps = Sleeps()
-        service = WebService(settings, sleep=sleeps)
+        extra: dict[str, Any] = {"clock": clock} if clock else {}
+        service = WebService(settings, sleep=sleeps, **extra)
         services.append(service)
         port = service.start()
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
