@@ -149,23 +149,27 @@ def _cmd_poll_once(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from sftp_watcher.scheduler import run_service
     from sftp_watcher.service import Service
+    from sftp_watcher.web.server import serving
 
     if args.embedded:
-        from sftp_watcher.demo import embedded_settings, prepare_tree
+        from sftp_watcher.demo import announce_web_user, embedded_settings, prepare_tree
 
-        settings = _prepare(embedded_settings(Path("var/demo")), args)
+        settings = _prepare(embedded_settings(Path("var/demo"), web_port=8080), args)
         prepare_tree(Path("var/demo"))
+        announce_web_user(settings)
     else:
         settings = _settings(args)
     _init_sentry(settings)
     try:
-        if settings.processes > 1:
-            from sftp_watcher.processes import run_processes
+        # The upload page, when configured, is served by this (the parent) process.
+        with serving(settings):
+            if settings.processes > 1:
+                from sftp_watcher.processes import run_processes
 
-            run_processes(settings, log_format=args.log_format)
-        else:
-            with Service(settings) as service:
-                run_service(service)
+                run_processes(settings, log_format=args.log_format)
+            else:
+                with Service(settings) as service:
+                    run_service(service)
     finally:
         from sftp_watcher.observability.sentry import close_sentry
 

@@ -57,10 +57,12 @@ DUE_EMAIL = select(OUTBOX).where(*DUE).order_by(OUTBOX.c.next_attempt_at).limit(
 PENDING_EMAIL = select(OUTBOX).where(
     OUTBOX.c.upload_id == bindparam("upload_id"), OUTBOX.c.status == EmailStatus.PENDING.value
 )
-# The uploads of ``customer_id`` not finished yet.
+# The uploads of ``customer_id`` not finished yet, that came through its account (the
+# doors, such as the upload page, resume their own).
 UNFINISHED = (
     UPLOADS.c.customer_id == bindparam("customer_id"),
     UPLOADS.c.state.not_in(FINAL_VALUES),
+    or_(UPLOADS.c.channel.is_(None), UPLOADS.c.channel.in_(("sftp", "local"))),
 )
 ANY_UNFINISHED = select(UPLOADS.c.id).where(*UNFINISHED).limit(1)
 EARLIER_UPLOAD = (

@@ -35,7 +35,7 @@ from sftp_watcher.web.preview import (
     new_token,
     parse_start_time,
 )
-from sftp_watcher.web.standin import enter
+from sftp_watcher.web.standin import enter, unfinished
 
 log = structlog.get_logger("sftp_watcher.web")
 
@@ -226,10 +226,9 @@ class WebDoor:
         """Start the web uploads a stopped process left unfinished; returns how many."""
         started = 0
         for customer in self.settings.customers:
-            for upload in self.store.unfinished(customer.id):
-                if upload.channel == CHANNEL:
-                    self._start(customer, upload)
-                    started += 1
+            for upload in unfinished(self.store, customer.id, CHANNEL):
+                self._start(customer, upload)
+                started += 1
         return started
 
     def _lock(self, customer_id: str) -> threading.Lock:

@@ -4,7 +4,8 @@ beside one sweep service or several sweep processes alike), and uvicorn in a thr
 from __future__ import annotations
 
 import threading
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from types import TracebackType
 from typing import Self
 
@@ -94,3 +95,14 @@ class WebService:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[WebService | None]:
+    """The upload page served for the block when ``web.port`` is set (else nothing)."""
+    if settings.web is None or settings.web.port is None:
+        yield None
+        return
+    with WebService(settings) as service:
+        service.start()
+        yield service

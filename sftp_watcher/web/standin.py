@@ -9,13 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sftp_watcher.errors import StateError
 from sftp_watcher.pipeline import Pipeline
 from sftp_watcher.sources.names import claim_name
 from sftp_watcher.state import statements as sql
-from sftp_watcher.state.models import Upload, UploadState
+from sftp_watcher.state.models import FINAL_STATES, Upload, UploadState
+from sftp_watcher.state.store import Store
 
 
 def enter(
@@ -63,3 +65,22 @@ def enter(
     if found is None:  # pragma: no cover - the insert or the other one committed
         raise StateError(f"upload {upload_id} was not recorded")
     return found
+
+
+def unfinished(store: Store, customer_id: str, channel: str) -> list[Upload]:
+    """The customer's unfinished uploads of one door (``Store.unfinished`` sweeps only
+    the account's own)."""
+    query = (
+        select(Upload)
+        .where(
+            Upload.customer_id == customer_id,
+            Upload.channel == channel,
+            Upload.state.not_in([s.value for s in FINAL_STATES]),
+        )
+        .order_by(Upload.created_at)
+    )
+    try:
+        with store.session() as session:
+            return list(session.scalars(query))
+    except SQLAlchemyError as exc:
+        raise StateError(f"state database error: {exc.__class__.__name__}") from exc
