@@ -31,7 +31,7 @@ def _hash(password: str) -> str:
     return hash_password(password)
 
 
-def web_settings(tmp_path: Path, phonon_url: str, smtp: Any, **web: Any) -> Settings:
+def web_mapping(tmp_path: Path, phonon_url: str, smtp: Any, **web: Any) -> dict[str, Any]:
     def customer(cid: str, user_id: str, flow: str, email: str, password: str) -> dict[str, Any]:
         return {
             "id": cid,
@@ -42,21 +42,24 @@ def web_settings(tmp_path: Path, phonon_url: str, smtp: Any, **web: Any) -> Sett
             "web_users": [{"email": email, "password_hash": _hash(password)}],
         }
 
-    return settings_from_mapping(
-        {
-            "state_url": f"sqlite:///{tmp_path / 'state.db'}",
-            "duplicate_window_hours": 0,
-            "metrics_port": None,
-            "limits": {"max_file_bytes": 64 * 1024},
-            "phonon": {"realtime_base_url": phonon_url, "timeout_seconds": 5},
-            "email": {"backend": "smtp", "smtp": smtp.config().model_dump()},
-            "web": {"port": 0, "session_secret": "k" * 32, **web},
-            "customers": [
-                customer("acme", "129113", ACME_FLOW, ACME_EMAIL, ACME_PASSWORD),
-                customer("beta", "555", BETA_FLOW, BETA_EMAIL, BETA_PASSWORD),
-            ],
-        }
-    )
+    smtp_config = smtp.config().model_dump(mode="json", exclude_none=True)
+    return {
+        "state_url": f"sqlite:///{tmp_path / 'state.db'}",
+        "duplicate_window_hours": 0,
+        "metrics_port": None,
+        "limits": {"max_file_bytes": 64 * 1024},
+        "phonon": {"realtime_base_url": phonon_url, "timeout_seconds": 5},
+        "email": {"backend": "smtp", "smtp": smtp_config},
+        "web": {"port": 0, "session_secret": "k" * 32, **web},
+        "customers": [
+            customer("acme", "129113", ACME_FLOW, ACME_EMAIL, ACME_PASSWORD),
+            customer("beta", "555", BETA_FLOW, BETA_EMAIL, BETA_PASSWORD),
+        ],
+    }
+
+
+def web_settings(tmp_path: Path, phonon_url: str, smtp: Any, **web: Any) -> Settings:
+    return settings_from_mapping(web_mapping(tmp_path, phonon_url, smtp, **web))
 
 
 def call_list(valid: int, invalid: int = 0, start: int = 0) -> bytes:
