@@ -5,7 +5,6 @@ same ``Pipeline``; lists a customer's uploads. Route handlers decide nothing of 
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import uuid
 from collections.abc import Callable
@@ -123,7 +122,6 @@ class WebDoor:
             outcome=preview.outcome,
             rows_total=preview.rows_total,
             rows_rejected=preview.rows_rejected,
-            sha256=hashlib.sha256(data).hexdigest(),
         )
         return preview
 
