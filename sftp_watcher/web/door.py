@@ -208,13 +208,14 @@ class WebDoor:
                 upload = self.store.get(upload_id)
                 if upload is not None:
                     self._pipeline(customer, self._source(customer)).run(upload)
-        except (WatcherError, OSError) as exc:
+        except Exception as exc:  # a worker thread must not end in silence
             log.error(
                 "web.upload_failed",
                 channel=CHANNEL,
                 customer=customer.id,
                 upload_id=upload_id,
-                error=str(exc),
+                error=f"{exc.__class__.__name__}: {exc}",
+                exc_info=not isinstance(exc, WatcherError | OSError),
             )
         finally:
             with self._guard:

@@ -140,6 +140,7 @@ def _upload_page(request: Request, status: int = 200, **values: Any) -> Response
         status=status,
         flows=customer.flows,
         timezone=context.settings.customer_timezone(customer).key,
+        limit=limit,
         limit_text=_size(limit),
         **values,
     )

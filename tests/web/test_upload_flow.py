@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 
+from structlog.testing import capture_logs
+
 from sftp_watcher.state.models import FINAL_STATES, UploadState
 
 from .conftest import ACME_EMAIL, ACME_FLOW, call_list, tomorrow_at_ten
@@ -82,3 +84,40 @@ def test_result_page_refreshes_until_the_outcome(page, phonon_stub):
         assert "Processing" in html
         time.sleep(0.1)
     assert "1 of 1 call scheduled" in html
+
+
+def test_a_confirmed_upload_left_unfinished_resumes_at_the_next_start(
+    make_page, phonon_stub, smtp_server, monkeypatch
+):
+    from sftp_watcher.service import Service
+    from sftp_watcher.web.door import WebDoor
+
+    page = make_page()
+    page.sign_in()
+    preview_url = page.upload(call_list(2)).headers["location"]
+    # The worker never runs: as if the process died right after recording the upload.
+    monkeypatch.setattr(WebDoor, "_start", lambda self, customer, upload: None)
+    upload_id = page.schedule(preview_url).headers["location"].rsplit("/", 1)[1]
+    monkeypatch.undo()
+    store = page.service.store
+    assert store.get(upload_id).state == UploadState.CLAIMED.value
+    # The customer's own account sweeps leave the page's upload to the page.
+    for customer in page.service.settings.customers:
+        for folder in ("Upload", "Success", "Failure"):
+            (customer.source.path / folder).mkdir(parents=True, exist_ok=True)
+    with Service(page.service.settings) as service, capture_logs() as logs:
+        result = service.poll_once("acme")
+    assert not result.unreachable
+    assert [e for e in logs if e.get("upload_id") == upload_id] == []
+    assert store.get(upload_id).state == UploadState.CLAIMED.value
+    assert phonon_stub.requests == []
+    page.service.stop()
+    again = make_page()
+    upload = _wait_done(again, upload_id)
+    assert upload.destination == "success" and upload.rows_triggered == 2
+    assert len(phonon_stub.accepted_calls) == 2
+    deadline = time.monotonic() + 30
+    while len(smtp_server.messages) < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert len(smtp_server.messages) == 1

@@ -31,6 +31,11 @@
   form.addEventListener("submit", function (event) {
     if (!input.files.length) return;
     event.preventDefault();
+    // Said before sending: the server refuses a larger body without reading it.
+    if (input.files[0].size > Number(form.dataset.limit)) {
+      chosen.textContent = "This file is larger than the limit of " + form.dataset.limitText + ".";
+      return;
+    }
     var xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
     progress.hidden = false;
