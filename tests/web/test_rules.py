@@ -161,25 +161,24 @@ def test_another_customers_flows_and_uploads_are_404_like_missing_ones(make_page
     while 'http-equiv="refresh"' in acme.client.get(result_url).text:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    beta = httpx.Client(base_url=acme.client.base_url, timeout=30)
-    other = type(acme)(beta, acme.service, acme.sleeps)
-    other.sign_in(BETA_EMAIL, BETA_PASSWORD)
-    for path in (
-        f"/uploads/{upload_id}",
-        f"/uploads/{upload_id}/errors.csv",
-        preview_url,
-        f"/template/{ACME_FLOW}.csv",
-        "/uploads/" + "0" * 32,
-        "/template/NoSuchFl.csv",
-    ):
-        assert beta.get(path).status_code == 404, path
-    csrf = other.csrf("/upload")
-    assert beta.post(f"/preview/{token}/schedule", data={"csrf_token": csrf}).status_code == 404
-    assert other.upload(call_list(1), flow=ACME_FLOW).status_code == 404
-    assert upload_id not in beta.get("/uploads").text
-    assert f'value="{ACME_FLOW}"' not in beta.get("/upload").text
-    assert f'value="{BETA_FLOW}"' in beta.get("/upload").text
-    beta.close()
+    with httpx.Client(base_url=acme.client.base_url, timeout=30) as beta:
+        other = type(acme)(beta, acme.service, acme.sleeps)
+        other.sign_in(BETA_EMAIL, BETA_PASSWORD)
+        for path in (
+            f"/uploads/{upload_id}",
+            f"/uploads/{upload_id}/errors.csv",
+            preview_url,
+            f"/template/{ACME_FLOW}.csv",
+            "/uploads/" + "0" * 32,
+            "/template/NoSuchFl.csv",
+        ):
+            assert beta.get(path).status_code == 404, path
+        csrf = other.csrf("/upload")
+        assert beta.post(f"/preview/{token}/schedule", data={"csrf_token": csrf}).status_code == 404
+        assert other.upload(call_list(1), flow=ACME_FLOW).status_code == 404
+        assert upload_id not in beta.get("/uploads").text
+        assert f'value="{ACME_FLOW}"' not in beta.get("/upload").text
+        assert f'value="{BETA_FLOW}"' in beta.get("/upload").text
     assert len(acme.service.store.recent(customer_id="acme")) == 1
     assert acme.service.store.recent(customer_id="beta") == []
 
