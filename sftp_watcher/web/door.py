@@ -134,7 +134,7 @@ class WebDoor:
         """Hand a previewed file to the pipeline, once: a second confirmation (double
         click, back button, replay) finds the same upload. None: no such preview."""
         upload_id = upload_id_for(token)
-        with self._lock(customer.id):
+        with self._lock(f"stage:{customer.id}"):
             upload = self.store.get(upload_id)
             if upload is None:
                 upload = self._enter(customer, token, upload_id)
@@ -204,7 +204,7 @@ class WebDoor:
 
     def _run(self, customer: CustomerConfig, upload_id: str) -> None:
         try:
-            with self._lock(customer.id):
+            with self._lock(f"run:{customer.id}"):
                 upload = self.store.get(upload_id)
                 if upload is not None:
                     self._pipeline(customer, self._source(customer)).run(upload)
@@ -230,10 +230,12 @@ class WebDoor:
                 started += 1
         return started
 
-    def _lock(self, customer_id: str) -> threading.Lock:
-        # One upload of a customer at a time moves in its spool (free names, renames).
+    def _lock(self, name: str) -> threading.Lock:
+        """``stage:<customer>``: one confirmation at a time is staged and recorded;
+        ``run:<customer>``: one upload at a time moves in the spool (free names, renames).
+        Apart, so that a confirmation never waits for a run."""
         with self._guard:
-            return self._locks.setdefault(customer_id, threading.Lock())
+            return self._locks.setdefault(name, threading.Lock())
 
     # -- reading -----------------------------------------------------------------------
 
