@@ -22,6 +22,14 @@ def _wait_done(page, upload_id: str) -> object:
     raise AssertionError("the upload did not finish")
 
 
+def _wait_mail(smtp_server, count: int) -> None:
+    """The email goes out right after the upload is recorded as done."""
+    deadline = time.monotonic() + 30
+    while len(smtp_server.messages) < count:
+        assert time.monotonic() < deadline, "the account holder's email did not come"
+        time.sleep(0.05)
+
+
 def test_preview_then_schedule_calls_archives_and_emails(page, phonon_stub, smtp_server):
     assert page.sign_in().status_code == 303
     answer = page.upload(call_list(3, invalid=1), name="../../x.csv", start_time=tomorrow_at_ten())
@@ -46,6 +54,7 @@ def test_preview_then_schedule_calls_archives_and_emails(page, phonon_stub, smtp
     result = page.client.get(f"/uploads/{upload_id}").text
     assert "Upload processed: x.csv — 3 of 4 calls scheduled" in result
     assert 'http-equiv="refresh"' not in result
+    _wait_mail(smtp_server, 1)
     assert len(smtp_server.messages) == 1
     errors = page.client.get(f"/uploads/{upload_id}/errors.csv")
     assert errors.status_code == 200 and b"12ab" in errors.content
@@ -62,6 +71,7 @@ def test_confirming_twice_schedules_once(page, phonon_stub, smtp_server):
     )
     upload_id = first.headers["location"].rsplit("/", 1)[1]
     _wait_done(page, upload_id)
+    _wait_mail(smtp_server, 1)
     # The back button and a replayed request: the same upload, nothing sent again.
     again = page.client.post(
         f"{preview_url}/schedule", data={"csrf_token": token}, follow_redirects=False
@@ -116,8 +126,5 @@ def test_a_confirmed_upload_left_unfinished_resumes_at_the_next_start(
     upload = _wait_done(again, upload_id)
     assert upload.destination == "success" and upload.rows_triggered == 2
     assert len(phonon_stub.accepted_calls) == 2
-    deadline = time.monotonic() + 30
-    while len(smtp_server.messages) < 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _wait_mail(smtp_server, 1)
     assert len(smtp_server.messages) == 1
