@@ -21,13 +21,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sftp_watcher.errors import StateError
+from sftp_watcher.errors import StateError, UploadTakenOver
 from sftp_watcher.state import statements as sql
 from sftp_watcher.state.engine import make_engine
 from sftp_watcher.state.models import (
     FINAL_STATES,
     Batch,
     BatchStatus,
+    Channel,
     EmailStatus,
     OutboxEmail,
     ServerProfile,
@@ -158,13 +159,19 @@ class Store:
         size: int,
         uploaded_at: datetime | None,
         now: datetime,
+        state: UploadState = UploadState.CLAIMING,
+        channel: Channel = Channel.SFTP,
+        sender: str | None = None,
+        judged_name: str | None = None,
     ) -> Upload:
+        """Record an upload in ``state`` (CLAIMING; a door's staged item: CLAIMED), taken
+        in hand by this process (its first attempt)."""
         values: dict[str, Any] = {c.name: None for c in sql.UPLOADS.columns} | {
             "id": upload_id,
             "customer_id": customer_id,
             "original_name": original_name,
             "claim_name": claim_name,
-            "state": UploadState.CLAIMING.value,
+            "state": state,
             "size": size,
             "uploaded_at": uploaded_at,
             "created_at": now,
@@ -173,13 +180,33 @@ class Store:
             "rows_valid": 0,
             "rows_rejected": 0,
             "rows_triggered": 0,
+            "channel": channel,
+            "sender": sender,
+            "judged_name": judged_name,
+            "attempts": 1,
         }
         with self._transaction() as connection:
             connection.execute(sql.INSERT_UPLOAD, values)
-            connection.execute(
-                sql.INSERT_STEP, sql.step_row(upload_id, UploadState.CLAIMING, now, None)
-            )
+            connection.execute(sql.INSERT_STEP, sql.step_row(upload_id, state, now, None))
         return detached(Upload, values)
+
+    def begin_attempt(self, upload_id: str, *, now: datetime) -> Upload:
+        """Count one more process run taking the unfinished upload in hand; the upload as
+        it stands. ``UploadTakenOver`` when it finished meanwhile."""
+        with self._transaction() as connection:
+            row = (
+                connection.execute(sql.BEGIN_ATTEMPT, {"_id": upload_id, "updated_at": now})
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise UploadTakenOver(f"upload {upload_id} is finished or gone")
+        return detached(Upload, row)
+
+    def forget_attempt(self, upload_id: str) -> None:
+        """Take back an attempt that a transient outage (server, database) cut short."""
+        with self._transaction() as connection:
+            connection.execute(sql.FORGET_ATTEMPT, {"_id": upload_id})
 
     def advance(
         self,
@@ -252,10 +279,14 @@ class Store:
         with self.session() as session:
             return session.get(Upload, upload_id)
 
-    def unfinished(self, customer_id: str) -> list[Upload]:
+    def unfinished(
+        self, customer_id: str, channels: Collection[Channel] = (Channel.SFTP, Channel.LOCAL)
+    ) -> list[Upload]:
+        """The account's unfinished uploads that came in by one of ``channels`` (a sweep
+        resumes its own door's, each door its own), oldest first."""
         # Asked on every sweep of every account and nearly always empty: an indexed
         # Core lookup costs a fraction of an ORM session, which only runs if it finds one.
-        which = {"customer_id": customer_id}
+        which = {"customer_id": customer_id, "channels": [c.value for c in channels]}
         try:
             with self.engine.connect() as connection:
                 found = connection.execute(sql.ANY_UNFINISHED, which).first()
@@ -268,14 +299,23 @@ class Store:
             return list(session.scalars(query, which))
 
     def find_duplicate(
-        self, *, customer_id: str, flow_id: str, sha256: str, since: datetime, exclude_id: str
+        self,
+        *,
+        customer_id: str,
+        flow_id: str,
+        sha256: str,
+        since: datetime,
+        exclude_id: str,
+        start_time: datetime | None = None,
     ) -> Upload | None:
-        """An earlier upload of the same content for the same flow that called people,
-        or may have (a batch Phonon may have received without answering)."""
+        """An earlier upload of the same content for the same flow and file-name start
+        time (SPEC 5) that called people, or may have (a batch Phonon may have received
+        without answering)."""
         wanted = {
             "customer_id": customer_id,
             "flow_id": flow_id,
             "sha256": sha256,
+            "start_time": start_time,
             "since": since,
             "exclude_id": exclude_id,
         }
