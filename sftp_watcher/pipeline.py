@@ -193,6 +193,8 @@ class Pipeline:
         error of the source leaves it for the next sweep too; the attempts counted in
         the state database fail it after ``MAX_ATTEMPTS`` runs in a row.
         """
+        if upload.state in FINAL_STATES:
+            return upload
         log = self._log.bind(upload_id=upload.id, file=upload.original_name)
         try:
             if upload.id in self._fresh:

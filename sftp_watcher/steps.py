@@ -52,7 +52,7 @@ from sftp_watcher.outcome import (
 from sftp_watcher.phonon import Trigger, build_batches
 from sftp_watcher.phonon.requests import Batch as RequestBatch
 from sftp_watcher.sources.base import Folder, Source
-from sftp_watcher.sources.names import free_pair
+from sftp_watcher.sources.names import MAX_NAME_BYTES, free_pair
 from sftp_watcher.state.models import Batch, BatchStatus, Destination, Upload, snapshot
 from sftp_watcher.state.store import BatchMark, QueuedEmail, Store
 
@@ -270,6 +270,10 @@ class Steps:
         folder = folder_of(upload.destination)
         archived_as = free_pair(self.source, folder, upload.original_name, self.clock())
         errors_file = f"{archived_as}.errors.csv" if upload.errors_csv is not None else None
+        if errors_file is not None and len(errors_file.encode()) > MAX_NAME_BYTES:
+            # No server takes a name that long: the email carries the rejected rows.
+            self._log.warning("errors_file.name_too_long", upload_id=upload.id)
+            errors_file = None
         return Named(archived_as, errors_file)
 
     def locate(self, upload: Upload) -> Named | Located:

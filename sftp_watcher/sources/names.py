@@ -85,7 +85,11 @@ def free_pair(source: Source, folder: Folder, desired: str, now: datetime) -> st
     """The first of ``candidate_names`` such that both it and ``<it>.errors.csv`` are
     free in ``folder`` (SPEC 3: the errors file keeps its pair)."""
     for name in candidate_names(desired, now):
-        if not source.exists(folder, name) and not source.exists(folder, f"{name}.errors.csv"):
+        errors = f"{name}.errors.csv"
+        if source.exists(folder, name):
+            continue
+        # A name too long to exist is free (servers answer such a stat with an error).
+        if len(errors.encode()) > MAX_NAME_BYTES or not source.exists(folder, errors):
             return name
     raise RemoteOperationFailed(
         f"no free name for {desired!r} in {folder.value}: {_MAX_CANDIDATES} candidates taken",

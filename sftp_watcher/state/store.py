@@ -16,21 +16,20 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, RowMapping, Select, func, select, text
+from sqlalchemy import Connection, RowMapping, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sftp_watcher.errors import StateError, UploadTakenOver
 from sftp_watcher.state import statements as sql
+from sftp_watcher.state.emails import EmailRows, queue
 from sftp_watcher.state.engine import make_engine
 from sftp_watcher.state.models import (
     FINAL_STATES,
     Batch,
     BatchStatus,
     Channel,
-    EmailStatus,
-    OutboxEmail,
     ServerProfile,
     Step,
     Upload,
@@ -52,7 +51,7 @@ class BatchMark:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-class Store:
+class Store(EmailRows):
     def __init__(self, url: str) -> None:
         self.url = url
         try:
@@ -255,7 +254,7 @@ class Store:
             if mark is not None:
                 _mark(connection, upload_id, mark, now)
             if email is not None:
-                _queue(connection, upload_id, email, now)
+                queue(connection, upload_id, email, now)
         return detached(Upload, row)
 
     def update(self, upload_id: str, *, now: datetime, **fields: Any) -> None:
@@ -358,101 +357,6 @@ class Store:
             for mark in marks:
                 _mark(connection, upload_id, mark, now)
 
-    # -- outbox --------------------------------------------------------------------------
-
-    def enqueue_email(self, upload_id: str, email: QueuedEmail, *, now: datetime) -> None:
-        """Queue an email by itself (an upload's is queued with its last step); queuing it
-        again is a no-op (one email per upload)."""
-        with self._transaction() as connection:
-            _queue(connection, upload_id, email, now)
-
-    @contextmanager
-    def claim_due_email(
-        self,
-        now: datetime,
-        *,
-        skip: Collection[str] = (),
-        customers: Collection[str] | None = None,
-    ) -> Iterator[OutboxEmail | None]:
-        """The oldest due email not in ``skip`` (or None), of an upload of ``customers``
-        (None: of any), locked while the block runs; record the attempt on it with
-        ``record_attempt``. Replicas flush one outbox: on PostgreSQL the row lock (FOR
-        UPDATE SKIP LOCKED) keeps the others off it and dies with a dead sender.
-        """
-        values: dict[str, Any] = {"now": now}
-        if skip:
-            values["skip"] = list(skip)
-        if customers is not None:
-            values["customers"] = list(customers)
-        due = sql.due_email(skipping=bool(skip), of_customers=customers is not None)
-        with self._claim_email(due, values) as email:
-            yield email
-
-    @contextmanager
-    def claim_queued_email(
-        self, upload_id: str, email: QueuedEmail, *, queued_at: datetime
-    ) -> Iterator[OutboxEmail | None]:
-        """The email queued for ``upload_id`` a moment ago, by a caller that kept every
-        other sender of this process off it from before it was queued (the sweep's
-        ``Outbox.handing_over``): on SQLite it is not read back. On PostgreSQL another
-        replica may have it: it is claimed if still pending, under its row lock."""
-        if self.shared:
-            with self._claim_email(sql.PENDING_EMAIL, {"upload_id": upload_id}) as claimed:
-                yield claimed
-            return
-        queued = detached(OutboxEmail, sql.outbox_row(upload_id, email, queued_at))
-        yield queued
-        self._record(queued)
-
-    @contextmanager
-    def _claim_email(
-        self, query: Select[Any], values: dict[str, Any]
-    ) -> Iterator[OutboxEmail | None]:
-        if not self.shared:
-            # No row locks: a replica's processes flush their own accounts' emails, its
-            # Outbox keeps its threads apart. (A read transaction held across the send
-            # could not turn into a write if a sweep wrote meanwhile.)
-            with self._transaction() as connection:
-                row = connection.execute(query, values).mappings().first()
-            email = None if row is None else detached(OutboxEmail, row)
-            yield email
-            if email is not None:
-                self._record(email)
-            return
-        locked = select(OutboxEmail).from_statement(query.with_for_update(skip_locked=True))
-        with self.session() as session:
-            yield session.scalars(locked, values).first()
-
-    def _record(self, email: OutboxEmail) -> None:
-        """Write the attempt ``record_attempt`` made on ``email`` (SQLite)."""
-        attempt = {name: getattr(email, name) for name in sql.ATTEMPT_FIELDS}
-        with self._transaction() as connection:
-            connection.execute(sql.UPDATE_EMAIL, {"_id": email.upload_id, **attempt})
-
-    @staticmethod
-    def record_attempt(
-        email: OutboxEmail, *, sent: bool, now: datetime, retry_at: datetime, error: str | None
-    ) -> None:
-        email.attempts += 1
-        if sent:
-            email.status = EmailStatus.SENT.value
-            email.sent_at = now
-            email.last_error = None
-        else:
-            email.next_attempt_at = retry_at
-            email.last_error = error
-
-    def pending_email_count(self) -> int:
-        with self.session() as session:
-            count = session.scalar(
-                select(func.count()).where(OutboxEmail.status == EmailStatus.PENDING.value)
-            )
-            return int(count or 0)
-
-    def email_for(self, upload_id: str) -> OutboxEmail | None:
-        with self.session() as session:
-            return session.get(OutboxEmail, upload_id)
-
     # -- server profiles -----------------------------------------------------------------
 
     def save_profile(self, customer_id: str, profile: dict[str, Any], *, now: datetime) -> None:
@@ -482,9 +386,3 @@ def _mark(connection: Connection, upload_id: str, mark: BatchMark, now: datetime
     where = {"_upload_id": upload_id, "_index": mark.index}
     if connection.execute(statement, where | values).rowcount == 0:
         raise StateError(f"upload {upload_id} has no batch {mark.index}")
-
-
-def _queue(connection: Connection, upload_id: str, email: QueuedEmail, now: datetime) -> None:
-    """Queue the upload's email unless it is queued already (one email per upload)."""
-    statement = sql.queue_email(connection.dialect.name)
-    connection.execute(statement, sql.outbox_row(upload_id, email, now))
