@@ -23,7 +23,12 @@ def _poll_once(config: Path, crash_at: str | None = None) -> int:
         env["SFTP_WATCHER_CRASH_AT"] = crash_at
     command = [sys.executable, "-m", "sftp_watcher.cli", "poll-once", "--config", str(config)]
     return subprocess.run(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60
+        command,
+        check=False,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=60,
     ).returncode
 
 
