@@ -65,6 +65,14 @@ def is_ready(
     return now.timestamp() + clock_skew_seconds - entry.mtime >= min_age_seconds
 
 
+def _is_text(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Account:
     """A customer's account as the service sees it: its connection, health and sweeps."""
 
@@ -192,6 +200,13 @@ class Account:
         for entry in ready:
             if self.stop.is_set():
                 break
+            if not _is_text(entry.name):
+                # Not valid UTF-8 (a local folder's raw bytes): no record, email or
+                # report can carry it. Left alone, logged once; the others go on.
+                if entry.name not in self._ignored:
+                    self._ignored.add(entry.name)
+                    self._log.warning("file.name_not_utf8", file=ascii(entry.name))
+                continue
             if not self._unchanged(entry):
                 continue
             if self._finished(self.pipeline.run(self.pipeline.start(entry))):
