@@ -42,13 +42,18 @@ names = st.one_of(
     st.text(
         st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"),
         min_size=1,
-        max_size=80,
+        max_size=120,
     ).filter(_plain_name),
+    # Long names: the claim adds 64 bytes to them.
+    st.integers(150, 236).map(lambda n: f"C{USER_ID}_" + "x" * (n - 12) + ".csv"),
 )
 contents = st.one_of(
     st.binary(max_size=3000),
     st.lists(st.integers(0, 10**6), max_size=5).map(lambda ns: csv_text(*map(mobile, ns))),
     st.text(max_size=2000).map(lambda t: "tel1,Name\n" + t),
+    # Inputs no rule foresaw: a header past int()'s digit limit, a row over 256 KB.
+    st.integers(4300, 6000).map(lambda n: "tel" + "1" * n + "\n" + mobile(1) + "\n"),
+    st.integers(1, 3).map(lambda n: f"tel1,Name\n{mobile(n)},{'x' * 270_000}\n"),
 )
 uploads = st.dictionaries(names, contents, min_size=1, max_size=4)
 
