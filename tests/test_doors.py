@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from sftp_watcher.config import LocalSourceConfig, settings_from_mapping
 from sftp_watcher.phonon import make_client
@@ -117,3 +118,29 @@ def test_a_long_attachment_name_is_staged_and_processed(
     upload = pipeline.enter(upload_id, attachment, size=len(data), uploaded_at=None)
     assert pipeline.run(upload).state == UploadState.DONE
     assert [p.name for p in (spool / "Failure").iterdir()] == [attachment]
+
+
+def test_an_upload_moved_on_by_another_process_is_left_to_it_quietly(
+    phonon_stub: PhononStub, spool: Path, store: Store, tmp_path: Path
+) -> None:
+    """Two processes on one upload: the one whose record finds it moved on stops for that
+    upload (``upload.taken_over``), without an error and without calling anyone again."""
+    pipeline = _pipeline(phonon_stub, spool, store, tmp_path)
+    upload_id = uuid.uuid4().hex
+    name = f"C{USER_ID}_{FLOW_ID}_upload_{tomorrow_at(12):%d%m%Y%H%M%S}.csv"
+    data = csv_text(mobile(4)).encode()
+    (spool / "Upload" / claim_name(upload_id, name)).write_bytes(data)
+    staged = pipeline.enter(upload_id, name, size=len(data), uploaded_at=None)
+    # Another process judged it meanwhile: this one's judgement cannot be recorded.
+    store.advance(upload_id, UploadState.JUDGED, now=staged.created_at, batches=[(b"{}", 1)])
+    with capture_logs() as logs:
+        result = pipeline.run(staged)
+    assert result.state == UploadState.JUDGED
+    assert [e["event"] for e in logs if e["log_level"] == "info"][-1] == "upload.taken_over"
+    assert not [e for e in logs if e["log_level"] == "error"]
+    assert phonon_stub.accepted_calls == []
+    # Once the other process has finished it, running it again is a no-op too.
+    store.advance(upload_id, UploadState.ABANDONED, now=staged.created_at)
+    with capture_logs() as logs:
+        assert pipeline.run(staged).state == UploadState.ABANDONED
+    assert [e["event"] for e in logs] == ["upload.taken_over"]
