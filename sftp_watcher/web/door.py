@@ -24,7 +24,7 @@ from sftp_watcher.phonon import Trigger
 from sftp_watcher.pipeline import Handover, Pipeline, utc_now
 from sftp_watcher.sources.local import LocalSource
 from sftp_watcher.sources.names import claim_name
-from sftp_watcher.state.models import FINAL_STATES, Upload, UploadState
+from sftp_watcher.state.models import FINAL_STATES, Channel, Upload, UploadState
 from sftp_watcher.state.store import Store
 from sftp_watcher.web.preview import (
     Preview,
@@ -34,11 +34,10 @@ from sftp_watcher.web.preview import (
     new_token,
     parse_start_time,
 )
-from sftp_watcher.web.standin import enter, unfinished
 
 log = structlog.get_logger("sftp_watcher.web")
 
-CHANNEL = "web"
+CHANNEL = Channel.WEB.value
 RECENT_UPLOADS = 50
 # Door upload ids are deterministic (the door contract): a confirmation replayed, or
 # resumed after a crash, names the same upload.
@@ -159,14 +158,11 @@ class WebDoor:
                 spooled.rename(staged)
             except FileNotFoundError:
                 return None
-        pipeline = self._pipeline(customer, source)
-        upload = enter(
-            pipeline,
+        upload = self._pipeline(customer, source).enter(
             upload_id,
             preview.original_name,
             size=preview.size,
             uploaded_at=datetime.fromisoformat(preview.uploaded_at),
-            channel=CHANNEL,
             judged_name=preview.judged_name,
             sender=preview.email,
         )
@@ -189,6 +185,7 @@ class WebDoor:
             self.trigger,
             clock=self.clock,
             handover=self.handover,
+            channel=CHANNEL,
         )
 
     def _start(self, customer: CustomerConfig, upload: Upload) -> None:
@@ -225,7 +222,7 @@ class WebDoor:
         """Start the web uploads a stopped process left unfinished; returns how many."""
         started = 0
         for customer in self.settings.customers:
-            for upload in unfinished(self.store, customer.id, CHANNEL):
+            for upload in self.store.unfinished(customer.id, channels=(Channel.WEB,)):
                 self._start(customer, upload)
                 started += 1
         return started

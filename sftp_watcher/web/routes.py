@@ -225,7 +225,7 @@ async def uploads_page(request: Request) -> Response:
         {
             "id": u.id,
             "file": u.original_name,
-            "channel": u.channel or "sftp",
+            "channel": u.channel,
             "flow": u.flow_id or "",
             "time": u.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
             "outcome": context.door.outcome_word(u),
