@@ -128,3 +128,27 @@ def test_a_confirmed_upload_left_unfinished_resumes_at_the_next_start(
     assert len(phonon_stub.accepted_calls) == 2
     _wait_mail(smtp_server, 1)
     assert len(smtp_server.messages) == 1
+
+
+def test_a_double_click_schedules_once(page, phonon_stub, smtp_server):
+    """Two confirmations of one preview at the same moment: one upload, one email."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    page.sign_in()
+    preview_url = page.upload(call_list(2)).headers["location"]
+    token = page.csrf(preview_url)
+
+    def confirm(_: int) -> str:
+        answer = page.client.post(
+            f"{preview_url}/schedule", data={"csrf_token": token}, follow_redirects=False
+        )
+        assert answer.status_code == 303
+        return str(answer.headers["location"])
+
+    with ThreadPoolExecutor(4) as pool:
+        locations = set(pool.map(confirm, range(4)))
+    assert len(locations) == 1
+    _wait_done(page, locations.pop().rsplit("/", 1)[1])
+    _wait_mail(smtp_server, 1)
+    assert len(page.service.store.recent(customer_id="acme")) == 1
+    assert len(phonon_stub.accepted_calls) == 2
