@@ -64,6 +64,8 @@ async def home(request: Request) -> Response:
 
 
 async def signin_page(request: Request) -> Response:
+    if _context(request).signed_in(request):
+        return _see("/upload")
     return _context(request).render(request, "signin.html.j2")
 
 
@@ -283,6 +285,8 @@ def error_handlers() -> dict[Any, Callable[[Request, Any], Any]]:
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if exc.status_code == 303 and exc.headers:
             return _see(exc.headers["Location"])
+        if getattr(request.state, "user", None) is None:
+            _context(request).signed_in(request)  # the page's links, for a signed-in user
         titles = {403: "Forbidden", 404: "Not found", 413: "Too large"}
         title = titles.get(exc.status_code, "Cannot do that")
         return _context(request).render(

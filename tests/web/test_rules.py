@@ -309,3 +309,12 @@ def test_signed_out_pages_send_to_sign_in(page):
         answer = page.client.get(path, follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"] == "/signin"
     assert SEED_COOKIE in page.client.get("/signin").cookies
+
+
+def test_every_signed_in_page_links_uploads_and_sign_out(page):
+    page.sign_in()
+    assert page.client.get("/signin", follow_redirects=False).headers["location"] == "/upload"
+    for path in ("/upload", "/uploads", "/uploads/nothing", "/no/such/page"):
+        html = page.client.get(path).text
+        assert '<a href="/uploads">Uploads</a>' in html, path
+        assert ">Sign out</button>" in html, path
