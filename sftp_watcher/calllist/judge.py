@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sftp_watcher.calllist.headers import Columns, map_columns
+from sftp_watcher.calllist.headers import Columns, check_variables, map_columns
 from sftp_watcher.calllist.numbers import NumberJudge
 from sftp_watcher.calllist.reader import Sheet, read_sheet
 from sftp_watcher.calllist.records import CallRecords
@@ -72,6 +72,7 @@ def _judge(name: str, data: bytes, rules: Rules, now: datetime) -> Report:
         sheets = _sheets(upload, data, rules)
         warnings = tuple(w for sheet in sheets for w in sheet.warnings)
         prepared = [_prepare(sheet) for sheet in sheets]
+        warnings += _variable_warnings(prepared, rules, upload.flow_id)
         _check_row_count(prepared, rules)
     except FileRejected as exc:
         return replace(base, file_errors=(exc.reason,), warnings=warnings)
@@ -122,6 +123,17 @@ def _prepare(sheet: Sheet) -> _Prepared:
         subject = sheet.member or "the file"
         raise FileRejected(f"{subject} is empty: it needs a header row (tel1, ...) and records")
     return sheet, map_columns(sheet.header, sheet.columns, sheet.member)
+
+
+def _variable_warnings(prepared: list[_Prepared], rules: Rules, flow_id: str) -> tuple[str, ...]:
+    declared = rules.declared_variables(flow_id)
+    if declared is None:
+        return ()
+    return tuple(
+        warning
+        for sheet, columns in prepared
+        for warning in check_variables(columns, declared, flow_id, sheet.member)
+    )
 
 
 def _check_row_count(prepared: list[_Prepared], rules: Rules) -> None:
