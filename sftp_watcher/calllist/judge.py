@@ -21,6 +21,7 @@ from sftp_watcher.calllist.records import CallRecords
 from sftp_watcher.calllist.report import Outcome, Report
 from sftp_watcher.calllist.rows import RowJudge
 from sftp_watcher.calllist.rules import Rules
+from sftp_watcher.calllist.text import quoted
 from sftp_watcher.calllist.times import StartTimeJudge
 from sftp_watcher.calllist.zipfiles import read_members
 from sftp_watcher.errors import FileNameError, FileRejected
@@ -120,7 +121,7 @@ def _sheets(upload: UploadName, data: bytes, rules: Rules) -> list[Sheet]:
 
 def _prepare(sheet: Sheet) -> _Prepared:
     if sheet.header is None:
-        subject = sheet.member or "the file"
+        subject = quoted(sheet.member) if sheet.member else "the file"
         raise FileRejected(f"{subject} is empty: it needs a header row (tel1, ...) and records")
     return sheet, map_columns(sheet.header, sheet.columns, sheet.member)
 
@@ -148,7 +149,7 @@ def _check_row_count(prepared: list[_Prepared], rules: Rules) -> None:
 def _empty_column_warnings(prepared: list[_Prepared]) -> Iterator[str]:
     for sheet, columns in prepared:
         if columns.ignored_empty:
-            where = f" in {sheet.member}" if sheet.member else ""
+            where = f" in {quoted(sheet.member)}" if sheet.member else ""
             yield f"ignored {columns.ignored_empty} empty column(s){where} (no header, no values)"
 
 
@@ -158,7 +159,14 @@ def _judge_rows(
     default_start = (upload.start_time or now).astimezone(rules.timezone)
     judge_rows = RowJudge(
         NumberJudge(rules.home_region, rules.default_country_code),
-        StartTimeJudge(rules.timezone, now, default_start, rules.limits.max_schedule_days),
+        StartTimeJudge(
+            rules.timezone,
+            now,
+            default_start,
+            rules.limits.max_schedule_days,
+            rules.calling_hours,
+            named_default=upload.start_time is not None,
+        ),
         default_start,
     )
     for sheet, columns in prepared:
