@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from sftp_watcher.calllist.template import template_csv
 from sftp_watcher.config import FlowConfig
 
@@ -22,3 +25,9 @@ def test_declared_variables_are_stored_without_the_flow_key_prefix():
     flow = _flow(["$flow.key.Name", " Amount "])
     assert flow.variables == ["Name", "Amount"]
     assert template_csv(flow) == b"tel1,tel2,tel3,Name,Amount,starttime\r\n"
+
+
+def test_declared_variables_must_be_distinct_plain_names():
+    for bad in (["Name", "$flow.key.Name"], ["tel1"], ["starttime"], [" "], ["Na\nme"]):
+        with pytest.raises(ValidationError):
+            _flow(bad)
