@@ -15,8 +15,9 @@ from sftp_watcher.calllist.numbers import NumberJudge
 REGIONS = ["IN", "DE", "AE", "SG", "BR", "FR", "GB", "US", "AU", "ZA"]
 # Home regions of the equivalence tests: national numbers of 10 (IN, US), 9 (AU, AE, ZA,
 # FR), 8 (SG), 10 to 11 (GB) and 5 to 15 (DE) digits; shared codes (US, GB, AU) have no
-# automaton, so phonenumbers alone judges them.
+# automaton, so phonenumbers alone judges them; BR, CN, MX, AR strip national prefixes.
 HOME_REGIONS = ["IN", "DE", "AE", "SG", "FR", "ZA", "GB", "US", "AU"]
+HOME_REGIONS += ["BR", "CN", "NG", "MX", "AR", "ID", "EG"]
 
 
 def _international(body: str) -> str | None:
