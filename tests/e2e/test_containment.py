@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from sftp_watcher import cli
 from sftp_watcher.config import LocalSourceConfig
+from sftp_watcher.observability.metrics import REGISTRY
 from sftp_watcher.sources.names import CLAIM_PREFIX, CLAIM_SUFFIX
 from sftp_watcher.state.store import Store
 from tests.servers.phonon_stub import PhononStub
@@ -71,7 +72,10 @@ def test_poison_files_fail_alone_and_the_good_file_goes_through_in_the_same_poll
     rig.drop(huge_row, f"tel1,Name\n{mobile(2)},{'x' * 300_000}\n")
     rig.drop(good, csv_text(mobile(3)))
     config = rig.write_config()
+    crashed = {"customer": "acme", "outcome": "crashed"}
+    before = REGISTRY.get_sample_value("sftp_watcher_files_total", crashed) or 0.0
     assert cli.main(["poll-once", "--config", str(config)]) == 0
+    assert REGISTRY.get_sample_value("sftp_watcher_files_total", crashed) == before + 2
     listing = rig.listing()
     assert listing["Upload"] == []
     assert listing["Success"] == [good]
