@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true")
 
     command("hash-password", "an upload-page password hash for the configuration")
+    template = command("template", "a flow's call-list template (header only, calls nobody)")
+    template.add_argument("--customer", metavar="ID", required=True)
+    template.add_argument("--flow", metavar="FLOW", required=True)
 
     demo = command("demo", "the whole pipeline on embedded defaults, no setup")
     demo.add_argument("--dir", type=Path, default=Path("var/demo"), help="where the demo lives")
@@ -126,6 +129,24 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     else:
         print(render_text(report))
     return EXIT_FAILED if report.outcome is Outcome.REJECTED else EXIT_OK
+
+
+def _cmd_template(args: argparse.Namespace) -> int:
+    from sftp_watcher.calllist.template import template_csv
+
+    customer = _settings(args).customer(args.customer)
+    flow = customer.flow(args.flow)
+    if flow is None:
+        known = ", ".join(f.id for f in customer.flows)
+        print(
+            f"sftp-watcher: customer {customer.id} has no flow {args.flow!r} (flows: {known})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    sys.stdout.flush()
+    sys.stdout.buffer.write(template_csv(flow))
+    sys.stdout.buffer.flush()
+    return EXIT_OK
 
 
 def _cmd_poll_once(args: argparse.Namespace) -> int:
@@ -247,6 +268,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "history": _cmd_history,
     "demo": _cmd_demo,
     "hash-password": _cmd_hash_password,
+    "template": _cmd_template,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,6 +31,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from sftp_watcher.calling_hours import CallingHours
 from sftp_watcher.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config.yaml")
@@ -168,12 +169,46 @@ class FlowConfig(_Model):
     security_id: SecretStr
     api_version: Literal["1.0", "TEST"] = "1.0"
     host: Literal["realtime", "bulk"] = "realtime"
+    # The flow's variables (SPEC 5): with them, any other header rejects the file.
+    variables: list[str] | None = None
 
     @model_validator(mode="after")
     def _bulk_is_multicast(self) -> FlowConfig:
         if self.host == "bulk" and self.type != "multicast":
             raise ValueError("host: bulk is only for multicast flows")
         return self
+
+    @field_validator("variables")
+    @classmethod
+    def _plain_variable_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [_variable_name(name) for name in value]
+        if len(set(names)) != len(names):
+            raise ValueError("variables: each variable may appear once")
+        return names
+
+
+_VARIABLE_PREFIX = "$flow.key."
+_RESERVED_HEADER = re.compile(r"(?i:tel[0-9]+|starttime)")
+
+
+def _variable_name(name: str) -> str:
+    """A declared variable as a header names it: trimmed, without ``$flow.key.``."""
+    plain = name.strip()
+    if plain.lower().startswith(_VARIABLE_PREFIX):
+        plain = plain[len(_VARIABLE_PREFIX) :].strip()
+    if not plain or not plain.isprintable():
+        raise ValueError(f"variables: {name!r} is not a variable name")
+    if _RESERVED_HEADER.fullmatch(plain):
+        raise ValueError(f"variables: {name!r} is a column of its own, not a variable")
+    return plain
+
+
+def _check_calling_hours(value: str | None) -> str | None:
+    if value is not None:
+        CallingHours.parse(value)
+    return value
 
 
 class WebUser(_Model):
@@ -216,6 +251,8 @@ class CustomerConfig(_Model):
     row_policy: Literal["partial", "strict"] = "partial"
     home_region: str = "IN"
     default_country_code: str | None = Field(None, pattern=r"^[0-9]{1,3}$")
+    # "09:00-21:00" in the customer's time zone (see calling_hours.py); None: any time.
+    calling_hours: Annotated[str | None, AfterValidator(_check_calling_hours)] = None
     retention_days: int | None = Field(None, gt=0)
     source: SourceConfig
     flows: list[FlowConfig] = Field(min_length=1)

@@ -80,8 +80,10 @@ def _explain_mismatch(name: str) -> str:
         return f"only .csv and .zip files are processed (got {got}); {_GRAMMAR}"
     upload = re.fullmatch(r"C[0-9]+_[A-Za-z0-9]+_upload_(.*)", stem)
     if upload is not None:
+        from sftp_watcher.calllist.text import quoted  # here: calllist imports this module
+
         return (
-            f"the start time {upload[1]!r} in the file name must be 14 digits "
+            f"the start time {quoted(upload[1])!r} in the file name must be 14 digits "
             f"DDMMYYYYHHMMSS, e.g. 08022026211200; {_GRAMMAR}"
         )
     return _GRAMMAR

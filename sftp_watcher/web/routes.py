@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from sftp_watcher.calllist.template import template_csv
 from sftp_watcher.errors import NotFound, UploadTooLarge, WebError
 from sftp_watcher.state.models import FINAL_STATES, UploadState
 from sftp_watcher.web.app import WebContext
@@ -21,7 +22,6 @@ from sftp_watcher.web.csrf import FIELD, SEED_COOKIE
 from sftp_watcher.web.forms import read_upload_form
 from sftp_watcher.web.passwords import verify_password
 from sftp_watcher.web.sessions import COOKIE, SignedIn
-from sftp_watcher.web.template import template_csv
 
 _SMALL_FORM_BYTES = 8 * 1024
 _UPLOAD_JS = files("sftp_watcher.web").joinpath("templates/upload.js").read_bytes()

@@ -21,8 +21,8 @@ import httpx
 import pytest
 import yaml
 
+from sftp_watcher.calllist.template import template_csv
 from sftp_watcher.config import settings_from_mapping
-from sftp_watcher.web.template import template_csv
 
 from .conftest import ACME_EMAIL, ACME_FLOW, ACME_PASSWORD, call_list, web_mapping
 

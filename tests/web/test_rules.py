@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from structlog.testing import capture_logs
 
+from sftp_watcher.calllist.template import template_csv
 from sftp_watcher.web.csrf import SEED_COOKIE
 from sftp_watcher.web.sessions import COOKIE
-from sftp_watcher.web.template import template_csv
 
 from .conftest import (
     ACME_FLOW,
