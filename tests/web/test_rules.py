@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import subprocess
+import sys
 import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import yaml
 from structlog.testing import capture_logs
 
 from sftp_watcher.calllist.template import template_csv
@@ -24,6 +27,7 @@ from .conftest import (
     BETA_FLOW,
     BETA_PASSWORD,
     call_list,
+    web_mapping,
 )
 
 
@@ -287,7 +291,7 @@ def test_a_bad_start_time_is_said_on_the_form(page):
     assert "Schedule calls" not in html
 
 
-def test_the_template_download(page):
+def test_the_template_download(page, tmp_path, phonon_stub, smtp_server):
     page.sign_in()
     answer = page.client.get(f"/template/{ACME_FLOW}.csv")
     assert answer.status_code == 200
@@ -295,6 +299,17 @@ def test_the_template_download(page):
     assert answer.headers["content-disposition"] == f'attachment; filename="{ACME_FLOW}.csv"'
     flow = page.service.settings.customer("acme").flow(ACME_FLOW)
     assert answer.content == template_csv(flow)
+    # Byte-identical to `sftp-watcher template`, run on the same configuration.
+    config = tmp_path / "template-config.yaml"
+    config.write_text(yaml.safe_dump(web_mapping(tmp_path, phonon_stub.realtime_url, smtp_server)))
+    printed = subprocess.run(
+        [sys.executable, "-m", "sftp_watcher.cli", "template", "--config", str(config)]
+        + ["--customer", "acme", "--flow", ACME_FLOW],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert printed.stdout == answer.content
 
 
 def test_page_requests_are_logged_with_the_web_channel(page):
