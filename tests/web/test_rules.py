@@ -302,9 +302,9 @@ def test_the_template_download(page, tmp_path, phonon_stub, smtp_server):
     # Byte-identical to `sftp-watcher template`, run on the same configuration.
     config = tmp_path / "template-config.yaml"
     config.write_text(yaml.safe_dump(web_mapping(tmp_path, phonon_stub.realtime_url, smtp_server)))
+    command = ["template", "--config", str(config), "--customer", "acme", "--flow", ACME_FLOW]
     printed = subprocess.run(
-        [sys.executable, "-m", "sftp_watcher.cli", "template", "--config", str(config)]
-        + ["--customer", "acme", "--flow", ACME_FLOW],
+        [sys.executable, "-m", "sftp_watcher.cli", *command],
         capture_output=True,
         timeout=60,
         check=True,
