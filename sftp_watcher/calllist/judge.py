@@ -83,11 +83,14 @@ def _judge(name: str, data: bytes, rules: Rules, now: datetime) -> Report:
 
 def _check_name(upload: UploadName, rules: Rules, now: datetime) -> None:
     if rules.user_id is not None and upload.user_id != rules.user_id:
-        raise FileRejected(f"file name names account C{upload.user_id}, not C{rules.user_id}")
+        raise FileRejected(
+            f"file name names account C{quoted(upload.user_id)}, not C{rules.user_id}"
+        )
     if rules.flow_ids is not None and upload.flow_id not in rules.flow_ids:
         configured = ", ".join(sorted(rules.flow_ids)) or "none"
         raise FileRejected(
-            f"flow {upload.flow_id} is not configured for this account (configured: {configured})"
+            f"flow {quoted(upload.flow_id)} is not configured for this account "
+            f"(configured: {configured})"
         )
     start = upload.start_time
     if start is None:
