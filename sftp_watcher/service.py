@@ -86,9 +86,9 @@ class Service:
             # its own accounts' emails (PostgreSQL's SKIP LOCKED divides them anyway).
             mine = self.share.customers if self.share and not self.store.shared else None
             sender = make_sender(self.settings.email)
-            self.outbox = Outbox(self.store, sender, self.clock, customers=mine)
-            self._stack.callback(self.outbox.close)
             self.locks = AccountLocks(self.store.engine)
+            self.outbox = Outbox(self.store, sender, self.clock, customers=mine, locks=self.locks)
+            self._stack.callback(self.outbox.close)
             self.accounts = {c.id: self._account(c, customers) for c in customers}
         except BaseException:
             self._stack.close()
