@@ -81,7 +81,8 @@ def run_service(service: Service, *, health: bool = True) -> None:
         scheduler.add_job(
             sweep_retention,
             "interval",
-            args=[service],
+            # A replica expires only the accounts it owns.
+            args=[service.accounts.values(), membership.owns],
             seconds=RETENTION_INTERVAL_SECONDS,
             id="retention",
             next_run_time=now,
