@@ -191,13 +191,18 @@ def _portable(exc: WatcherError) -> WatcherError:
 # -- run ----------------------------------------------------------------------------------
 
 
-def run_processes(settings: Settings, *, log_format: LogFormat | None = None) -> None:
-    """`run` over ``settings.processes`` children until SIGTERM/SIGINT."""
+def run_processes(
+    settings: Settings,
+    *,
+    log_format: LogFormat | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """`run` over ``settings.processes`` children until SIGTERM/SIGINT (or ``stop``)."""
     from sftp_watcher.observability.health import HealthServer
-    from sftp_watcher.scheduler import install_signal_handlers
+    from sftp_watcher.signals import install_signal_handlers
     from sftp_watcher.state.store import Store
 
-    stop = threading.Event()
+    stop = stop if stop is not None else threading.Event()
     install_signal_handlers(stop)
     with ExitStack() as stack:
         metrics_dir = stack.enter_context(_multiprocess_metrics())
@@ -284,13 +289,18 @@ class _Child:
 def _run_child(
     settings: Settings, share: Share | None, log_format: LogFormat | None, parent: int
 ) -> None:
+    from sftp_watcher.signals import install_signal_handlers
+
+    stop = threading.Event()
+    install_signal_handlers(stop)  # the parent's SIGTERM may come during start-up
+    _become_child(settings, log_format, parent)
     from sftp_watcher.scheduler import run_service
     from sftp_watcher.service import Service
 
-    _become_child(settings, log_format, parent)
     try:
-        with Service(settings, share=share) as service:
-            run_service(service, health=False)
+        with Service(settings, share=share, stop=stop) as service:
+            if not stop.is_set():
+                run_service(service, health=False)
     except WatcherError as exc:
         log.error("process.failed", error=str(exc))
         sys.exit(1)
