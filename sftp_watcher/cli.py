@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,6 +169,12 @@ def _cmd_poll_once(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from sftp_watcher.signals import install_signal_handlers
+
+    # First of all: SIGTERM or SIGINT at any moment of start-up (configuration, secrets,
+    # migrations, scheduling) is a clean stop with exit 0, as it is once running.
+    stop = threading.Event()
+    install_signal_handlers(stop)
     from sftp_watcher.scheduler import run_service
     from sftp_watcher.service import Service
     from sftp_watcher.web.server import serving
@@ -180,6 +187,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         announce_web_user(settings)
     else:
         settings = _settings(args)
+    if stop.is_set():
+        return EXIT_OK
     _init_sentry(settings)
     try:
         # The upload page, when configured, is served by this (the parent) process.
@@ -187,10 +196,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if settings.processes > 1:
                 from sftp_watcher.processes import run_processes
 
-                run_processes(settings, log_format=args.log_format)
+                run_processes(settings, log_format=args.log_format, stop=stop)
             else:
-                with Service(settings) as service:
-                    run_service(service)
+                with Service(settings, stop=stop) as service:
+                    if not stop.is_set():
+                        run_service(service)
     finally:
         from sftp_watcher.observability.sentry import close_sentry
 
