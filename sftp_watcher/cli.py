@@ -99,10 +99,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _prepare(settings: Settings, args: argparse.Namespace) -> Settings:
-    from sftp_watcher.observability.logs import configure_logging, register_secrets
+    from sftp_watcher.observability.logs import (
+        configure_logging,
+        register_secret,
+        register_secrets,
+    )
+    from sftp_watcher.state.engine import url_passwords
 
     configure_logging(args.log_format or settings.log_format, settings.log_level)
     register_secrets(settings)
+    for password in url_passwords(settings.state_url):  # a driver's error may quote the URL
+        register_secret(password)
     return settings
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from sftp_watcher.config import Settings, settings_from_mapping
 from sftp_watcher.service import Service
+from sftp_watcher.state.engine import masked_url
 
 CUSTOMER = "demo"
 USER_ID = "129113"
@@ -127,7 +128,7 @@ def run_demo(base: Path) -> str:
     lines += [
         f"  Phonon requests:  {settings.phonon.dry_run_log}",
         f"  emails (.eml):    {settings.email.file_dir}",
-        f"  state database:   {settings.state_url}",
+        f"  state database:   {masked_url(settings.state_url)}",
         f"  history:          sftp-watcher history --config {config_path}",
         "",
     ]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -19,10 +19,16 @@ from sftp_watcher.errors import ConfigError
 from sftp_watcher.observability import metrics
 from sftp_watcher.observability.logs import get_logger, scrub_text
 
-# Probes and Prometheus come from outside the host or pod, so listen on every interface
-# unless the caller narrows it.
-DEFAULT_HOST = "0.0.0.0"  # noqa: S104
+# Loopback unless configured (metrics_host): metrics name customers, and nothing on this
+# port needs to be reachable from elsewhere unless a scraper or probe is.
+DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9108
+# A client that sends nothing for this long is dropped: a half-sent request must not
+# hold a handler thread for ever.
+REQUEST_TIMEOUT_SECONDS = 5.0
+# Connections served at once; beyond it a connection is closed at once, unanswered, so
+# that a flood costs no more than this many threads.
+MAX_HANDLERS = 32
 
 # A check passes by returning True; False or an exception fails it.
 ReadinessCheck = Callable[[], bool]
@@ -32,16 +38,40 @@ log = get_logger(__name__)
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Finished handler threads are not kept for joining: each would be a leak.
+    block_on_close = False
+    # socketserver's 5 made a burst of connections wait for SYN retries before being
+    # accepted, and so refused or served.
+    request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], owner: HealthServer) -> None:
+    def __init__(self, address: tuple[str, int], owner: HealthServer, max_handlers: int) -> None:
         self.owner = owner
+        self._slots = threading.BoundedSemaphore(max_handlers)
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            metrics.record_health_refused()
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()  # no thread started: give the slot back
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "sftp-watcher"
     sys_version = ""
+    timeout = REQUEST_TIMEOUT_SECONDS  # StreamRequestHandler sets it on the socket
 
     def do_GET(self) -> None:  # the name http.server dispatches to
         path = self.path.split("?", 1)[0]
@@ -82,8 +112,10 @@ class HealthServer:
         port: int = DEFAULT_PORT,
         *,
         registry: CollectorRegistry = metrics.REGISTRY,
+        max_handlers: int = MAX_HANDLERS,
     ) -> None:
         self.host = host
+        self.max_handlers = max_handlers
         self.port = port
         self.registry = registry
         self._checks: dict[str, ReadinessCheck] = {}
@@ -127,7 +159,7 @@ class HealthServer:
         if self._server is not None:
             return
         try:
-            server = _Server((self.host, self.port), self)
+            server = _Server((self.host, self.port), self, self.max_handlers)
         except OSError as exc:
             raise ConfigError(
                 [f"metrics_port: cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"]
