@@ -116,6 +116,7 @@ def _prepare(settings: Settings, args: argparse.Namespace) -> Settings:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from sftp_watcher.calllist import Rules, judge_path, render_text
     from sftp_watcher.calllist.report import Outcome
+    from sftp_watcher.calllist.text import escape_json_text
 
     if args.customer:
         settings = _settings(args)
@@ -127,7 +128,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     report = judge_path(args.file, rules, datetime.now(UTC))
     if args.json:
-        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        print(escape_json_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2)))
     else:
         print(render_text(report))
     return EXIT_FAILED if report.outcome is Outcome.REJECTED else EXIT_OK
@@ -193,6 +194,7 @@ def _cmd_setup_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
+    from sftp_watcher.calllist.text import escape_json_text
     from sftp_watcher.history import history_rows, render_history
     from sftp_watcher.state.store import Store
 
@@ -202,7 +204,8 @@ def _cmd_history(args: argparse.Namespace) -> int:
         rows = history_rows(store, customer_id=args.customer, limit=args.limit)
     finally:
         store.close()
-    print(json.dumps(rows, indent=2, ensure_ascii=False) if args.json else render_history(rows))
+    dumped = escape_json_text(json.dumps(rows, indent=2, ensure_ascii=False))
+    print(dumped if args.json else render_history(rows))
     return EXIT_OK
 
 
