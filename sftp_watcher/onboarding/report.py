@@ -42,8 +42,8 @@ class Check:
         return cls(name, Status.WARN, detail, fix)
 
     @classmethod
-    def skipped(cls, name: str, reason: str) -> Check:
-        return cls(name, Status.SKIP, reason)
+    def skipped(cls, name: str, reason: str, fix: str = "") -> Check:
+        return cls(name, Status.SKIP, reason, fix)
 
     def to_json(self) -> dict[str, str]:
         return {
