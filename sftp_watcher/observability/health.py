@@ -5,8 +5,11 @@ Served from a daemon thread so that a stuck poll never hides the metrics that wo
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +29,9 @@ DEFAULT_PORT = 9108
 # A client that sends nothing for this long is dropped: a half-sent request must not
 # hold a handler thread for ever.
 REQUEST_TIMEOUT_SECONDS = 5.0
+# And however it trickles: a connection still open this long after it was accepted is
+# cut (a request sent a byte every few seconds would otherwise never time out).
+CONNECTION_DEADLINE_SECONDS = 15.0
 # Connections served at once; beyond it a connection is closed at once, unanswered, so
 # that a flood costs no more than this many threads.
 MAX_HANDLERS = 32
@@ -47,24 +53,42 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], owner: HealthServer, max_handlers: int) -> None:
         self.owner = owner
         self._slots = threading.BoundedSemaphore(max_handlers)
+        self._open: dict[socket.socket, float] = {}  # served connections, by accept time
+        self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def service_actions(self) -> None:
+        """Called by ``serve_forever`` between polls: cuts connections past their deadline."""
+        cutoff = time.monotonic() - CONNECTION_DEADLINE_SECONDS
+        with self._open_lock:
+            late = [sock for sock, since in self._open.items() if since < cutoff]
+        for sock in late:
+            with contextlib.suppress(OSError):  # closed meanwhile
+                sock.shutdown(socket.SHUT_RDWR)  # its handler's read or write ends
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
             metrics.record_health_refused()
             self.shutdown_request(request)
             return
+        with self._open_lock:
+            self._open[request] = time.monotonic()
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self._slots.release()  # no thread started: give the slot back
+            self._forget(request)  # no thread started: give the slot back
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            self._forget(request)
+
+    def _forget(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.pop(request, None)
+        self._slots.release()
 
 
 class _Handler(BaseHTTPRequestHandler):

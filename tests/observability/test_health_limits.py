@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import urllib.error
@@ -67,3 +68,24 @@ def test_a_silent_connection_is_dropped_by_the_server(server: HealthServer) -> N
         conn.sendall(b"GET /healthz HTTP/1.1\r\n")
         # The server closes it (empty read) instead of waiting for the rest for ever.
         assert conn.recv(1024) == b""
+
+
+def test_a_trickled_request_is_cut_at_the_connection_deadline(
+    server: HealthServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A byte every 0.2 s never trips the per-read timeout; the deadline still ends it."""
+    monkeypatch.setattr(health, "CONNECTION_DEADLINE_SECONDS", 1.0)
+    closed = False
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+        for _ in range(150):  # 30 s of trickling at most
+            readable, _, _ = select.select([conn], [], [], 0.2)
+            if readable and conn.recv(1024) == b"":
+                closed = True
+                break
+            try:
+                conn.sendall(b"a")
+            except OSError:  # reset: closed as well
+                closed = True
+                break
+    assert closed
