@@ -14,6 +14,7 @@ def row() -> dict[str, object]:
     return {
         "created_at": "2026-02-08T10:00:00+00:00",
         "customer": "acme",
+        "channel": "sftp",  # shown once history has a channel column
         "file": NAME,
         "state": "done",
         "outcome": "failure",
