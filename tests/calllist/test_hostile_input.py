@@ -12,14 +12,18 @@ import zlib
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sftp_watcher.calllist import Outcome, Report, RowError, Rules, errors_csv, judge, reader
 from sftp_watcher.calllist import text as terminal
 from sftp_watcher.cli import main
 from sftp_watcher.config import FlowConfig, Limits
+from sftp_watcher.errors import FileRejected, RecordLimit
 from sftp_watcher.phonon.requests import build_batches
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -200,3 +204,32 @@ def test_crc_helper_really_breaks_the_member() -> None:
         with pytest.raises(zipfile.BadZipFile):
             archive.read("c.csv")
     assert zlib.crc32(b"tel1\n") != 0xDEADBEEF
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["9198", "a", " ", "", ",", '"', '""', "\n", "\r\n", "\r"]), max_size=40
+    ).map(lambda parts: "".join(parts).encode()),
+    st.integers(0, 6),
+    st.booleans(),
+)
+def test_a_record_limit_reads_as_without_it_or_stops_past_it(
+    data: bytes, limit: int, fast: bool
+) -> None:
+    """With ``max_records`` the sheet is the same, or RecordLimit exactly when it has more."""
+    small = 0 if fast else reader._SMALL_FILE_BYTES
+    with mock.patch.object(reader, "_SMALL_FILE_BYTES", small):
+        try:
+            whole: reader.Sheet | str = reader.read_sheet(data)
+        except FileRejected as exc:
+            whole = exc.reason
+        try:
+            limited: reader.Sheet | str = reader.read_sheet(data, max_records=limit)
+        except RecordLimit:
+            assert isinstance(whole, str) or len(whole.lines) > limit
+            return
+        except FileRejected as exc:
+            limited = exc.reason
+    assert limited == whole
+    assert isinstance(whole, str) or len(whole.lines) <= limit
