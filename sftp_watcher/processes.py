@@ -219,7 +219,7 @@ def run_processes(
         if settings.metrics_port is not None:
             server = HealthServer(
                 port=settings.metrics_port,
-                host="0.0.0.0",  # noqa: S104
+                host=settings.metrics_host,
                 registry=_merged_registry(metrics_dir),
             )
             server.add_check("state database reachable", store.ping)

@@ -88,7 +88,7 @@ def run_service(service: Service, *, health: bool = True) -> None:
             next_run_time=now,
         )
         if health and settings.metrics_port is not None:
-            server = HealthServer(port=settings.metrics_port, host="0.0.0.0")  # noqa: S104
+            server = HealthServer(port=settings.metrics_port, host=settings.metrics_host)
             server.add_check("state database reachable", service.store.ping)
             server.add_check("scheduler running", lambda: scheduler.running)
             server.start()
