@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from sftp_watcher.calllist.text import quoted
 from sftp_watcher.errors import FileRejected, RecordLimit
 
 _DELIMITERS = (",", ";", "\t")  # in order of preference when the header is ambiguous
@@ -88,7 +89,7 @@ def _check_width(text: str, delimiter: str, member: str | None) -> None:
     except csv.Error:
         return  # the reading proper says what is wrong
     if width > MAX_COLUMNS:
-        subject = member or "the file"
+        subject = quoted(member) if member else "the file"
         raise FileRejected(
             f"{subject} has {width:,} columns; at most {MAX_COLUMNS:,} are allowed: "
             "keep tel1..tel10, starttime and the flow's variables",
@@ -98,7 +99,7 @@ def _check_width(text: str, delimiter: str, member: str | None) -> None:
 
 def decode(data: bytes, member: str | None = None) -> tuple[str, tuple[str, ...]]:
     """UTF-8 (a BOM is dropped), else Windows-1252 with a warning."""
-    subject = member or "file"
+    subject = quoted(member) if member else "file"
     if data.startswith(_UTF16_BOMS):
         raise FileRejected(
             f"{subject} is saved as UTF-16 (Excel's 'Unicode Text'): "
@@ -156,7 +157,7 @@ def _split_exactly(
                     raise RecordLimit(member)
         return rows
     except csv.Error as exc:
-        where = f"{member}, " if member else ""
+        where = f"{quoted(member)}, " if member else ""
         raise FileRejected(
             f"the file cannot be read as CSV near {where}line {reader.line_num} ({exc}): "
             'a quoted cell must end with a quote (") directly followed by the delimiter '

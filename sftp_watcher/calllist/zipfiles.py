@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from sftp_watcher.calllist.text import quoted
 from sftp_watcher.config import Limits
 from sftp_watcher.errors import FileRejected
 
@@ -67,17 +68,21 @@ def _check_entries(infos: list[zipfile.ZipInfo], limits: Limits) -> None:
         name = info.filename
         parts = PurePosixPath(name.replace("\\", "/")).parts
         if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":"):
-            raise FileRejected(f"the zip member {name!r} has an unsafe path (absolute or '..')")
+            raise FileRejected(
+                f"the zip member {quoted(name)!r} has an unsafe path (absolute or '..')"
+            )
         if info.flag_bits & _ENCRYPTED:
             raise FileRejected(
-                f"the zip member {name!r} is encrypted: zip the files without a password"
+                f"the zip member {quoted(name)!r} is encrypted: zip the files without a password"
             )
         if name.lower().endswith(_ARCHIVES):
             raise FileRejected(
-                f"the zip member {name!r} is an archive: zips inside zips are not read"
+                f"the zip member {quoted(name)!r} is an archive: zips inside zips are not read"
             )
         if not name.lower().endswith(".csv"):
-            raise FileRejected(f"the zip member {name!r} is not a .csv file: zip only .csv files")
+            raise FileRejected(
+                f"the zip member {quoted(name)!r} is not a .csv file: zip only .csv files"
+            )
     if not infos:
         raise FileRejected("the zip holds no .csv file")
 
@@ -111,11 +116,12 @@ def _inflate(
 def _member_too_big(info: zipfile.ZipInfo, limits: Limits) -> str:
     if limits.max_zip_ratio * max(info.compress_size, 1) < limits.max_file_bytes:
         return (
-            f"the zip member {info.filename!r} inflates more than {limits.max_zip_ratio}:1, "
+            f"the zip member {quoted(info.filename)!r} inflates more than "
+            f"{limits.max_zip_ratio}:1, "
             "which is how zip bombs look: zip the call list normally"
         )
     return (
-        f"the zip member {info.filename!r} is larger than {limits.max_file_bytes:,} bytes "
+        f"the zip member {quoted(info.filename)!r} is larger than {limits.max_file_bytes:,} bytes "
         "uncompressed: split it into smaller files"
     )
 

@@ -13,8 +13,7 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
-from hypothesis import Phase, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sftp_watcher.calllist import Outcome, Report, Rules, judge
@@ -84,13 +83,6 @@ def test_rejected_files_before_reading_count_nothing(
         assert report.rows_valid == report.rows_rejected == 0
 
 
-@pytest.mark.xfail(
-    reason="SPEC 4's 200-character quoting of customer values is branch numbers' change; "
-    "remove this mark once it is merged",
-    strict=False,
-)
-# Not shrunk while it is expected to fail: shrinking megabytes of input took minutes.
-@settings(phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(uploads, rules)
 def test_reasons_quote_at_most_200_characters_of_a_customer_value(
     upload: tuple[str, bytes], chosen: Rules
