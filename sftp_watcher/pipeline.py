@@ -26,7 +26,6 @@ from sftp_watcher.config import CustomerConfig, Settings
 from sftp_watcher.containment import MAX_ATTEMPTS, Guard
 from sftp_watcher.crashpoints import crashpoint
 from sftp_watcher.decisions import (
-    Archived,
     Decision,
     Judged,
     Located,
@@ -221,7 +220,7 @@ class Pipeline:
         self, upload: Upload, exc: Exception | None, log: structlog.stdlib.BoundLogger
     ) -> Upload:
         """Fail the upload to Failure/ with its email; if that fails too, the next sweep
-        tries again (and gives up after ``MAX_ATTEMPTS`` more)."""
+        tries again (the guard abandons it after ``GIVE_UP_ATTEMPTS`` runs in all)."""
         try:
             failed = self.guard.fail(upload, exc)
             return failed if failed.state in FINAL_STATES else self._drive(failed)
@@ -346,8 +345,6 @@ def _applied(upload: Upload, decision: Decision) -> Upload:
     changes = decision.values()
     if decision.state is not None:
         changes["state"] = decision.state
-    if isinstance(decision, Archived):
-        changes["archived_as"] = decision.archived_as
     return snapshot(upload, **changes)
 
 

@@ -162,3 +162,29 @@ def test_a_file_gone_before_its_claim_is_recorded_abandoned(
     assert recorded is not None
     assert (recorded.state, recorded.reason) == (UploadState.ABANDONED, "file vanished")
     assert store.unfinished("acme", channels=(Channel.EMAIL,)) == []
+
+
+def test_an_upload_that_cannot_even_be_failed_is_given_up_not_retried_for_ever(
+    phonon_stub: PhononStub, spool: Path, store: Store, tmp_path: Path
+) -> None:
+    """A poison file whose Failure/ cannot take it (here: Failure is a plain file): each
+    run tries again, none raises, and after 6 attempts the upload is abandoned."""
+    pipeline = _pipeline(phonon_stub, spool, store, tmp_path)
+    (spool / "Failure").rmdir()
+    (spool / "Failure").write_text("not a folder")
+    upload_id = uuid.uuid4().hex
+    name = f"C{USER_ID}_{FLOW_ID}.csv"
+    data = ("tel" + "1" * 5000 + "\n" + mobile(6) + "\n").encode()
+    (spool / "Upload" / claim_name(upload_id, name)).write_bytes(data)
+    upload = pipeline.enter(upload_id, name, size=len(data), uploaded_at=None)
+    runs = 0
+    while upload.state not in (UploadState.DONE, UploadState.ABANDONED) and runs < 20:
+        pipeline.run(upload)
+        runs += 1
+        recorded = store.get(upload_id)
+        assert recorded is not None
+        upload = recorded
+    assert upload.state == UploadState.ABANDONED
+    assert runs == 7
+    assert upload.reason is not None
+    assert upload_id in upload.reason

@@ -183,7 +183,7 @@ def snapshot(row: RowT, **changes: Any) -> RowT:
 class Upload(Base):
     __tablename__ = "uploads"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(128))
     original_name: Mapped[str] = mapped_column(String(512))
     claim_name: Mapped[str] = mapped_column(String(700))

@@ -348,3 +348,12 @@ def test_a_move_another_process_made_first_is_a_take_over(store: Store) -> None:
     store.advance("u1", UploadState.CLAIMED, now=NOW)
     with pytest.raises(UploadTakenOver):
         store.advance("u1", UploadState.CLAIMED, now=NOW)
+
+
+def test_a_door_upload_id_of_up_to_64_characters_is_kept(store: Store) -> None:
+    upload_id = "web:" + "t" * 60
+    _new(store, upload_id)
+    store.advance(upload_id, UploadState.CLAIMED, now=NOW)
+    store.advance(upload_id, UploadState.JUDGED, now=NOW, batches=[(b"x", 1)])
+    assert [s.upload_id for s in store.steps(upload_id)] == [upload_id] * 3
+    assert [b.upload_id for b in store.batches(upload_id)] == [upload_id]

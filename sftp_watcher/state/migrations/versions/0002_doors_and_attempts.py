@@ -1,5 +1,5 @@
 """Doors and attempts: an upload's channel, sender and judged name; its attempt count;
-the file name's start time (part of the duplicate key).
+the file name's start time (part of the duplicate key); upload ids up to 64 characters.
 
 Revision ID: 0002
 Revises: 0001
@@ -19,7 +19,14 @@ branch_labels = None
 depends_on = None
 
 
+# Door upload ids ("web:<token>", SPEC 12) are longer than a hex uuid.
+_UPLOAD_ID_COLUMNS = (("uploads", "id"), ("upload_steps", "upload_id"), ("batches", "upload_id"))
+
+
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":  # SQLite ignores a string's length
+        for table, column in _UPLOAD_ID_COLUMNS:
+            op.alter_column(table, column, type_=sa.String(64), existing_type=sa.String(32))
     with op.batch_alter_table("uploads") as batch:
         batch.add_column(sa.Column("channel", sa.String(16), nullable=False, server_default="sftp"))
         batch.add_column(sa.Column("sender", sa.String(320), nullable=True))
@@ -32,3 +39,6 @@ def downgrade() -> None:
     with op.batch_alter_table("uploads") as batch:
         for column in ("start_time", "attempts", "judged_name", "sender", "channel"):
             batch.drop_column(column)
+    if op.get_bind().dialect.name == "postgresql":
+        for table, column in _UPLOAD_ID_COLUMNS:
+            op.alter_column(table, column, type_=sa.String(32), existing_type=sa.String(64))
