@@ -162,12 +162,55 @@ class LocalSourceConfig(_Model):
 SourceConfig = Annotated[SftpSourceConfig | LocalSourceConfig, Field(discriminator="kind")]
 
 
+_ADDRESS = r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+"
+
+
+class ImapConfig(_Model):
+    """The mailbox the email channel reads (SPEC 11)."""
+
+    host: str
+    port: int = Field(993, gt=0, lt=65536)
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str
+    password: SecretStr
+    folder: str = "INBOX"
+    timeout_seconds: float = Field(30, gt=0)
+    # PEM certificates to trust instead of the system's; the name is verified either way.
+    ca_file: FilePath | None = None
+    # An IDLE is ended and re-issued after this long (RFC 2177 asks for less than 29 min).
+    idle_seconds: float = Field(300, gt=0, le=1740)
+
+
+class EmailUploadConfig(_Model):
+    """SPEC 11: absent or null turns the channel off."""
+
+    address: str = Field(pattern=f"^{_ADDRESS}$")
+    imap: ImapConfig
+    authserv_id: str | None = None
+    require_authenticated_sender: bool = True
+    # Attachments are staged here (<spool>/email/<customer>/); null: beside the state db.
+    spool_dir: Path | None = None
+    # How often the mailbox is searched when the server has no IDLE; null: the top level's.
+    poll_interval_seconds: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _trust_needs_an_authserv_id(self) -> EmailUploadConfig:
+        if self.require_authenticated_sender and not self.authserv_id:
+            raise ValueError(
+                "authserv_id: required with require_authenticated_sender "
+                "(the mail server whose Authentication-Results header to trust)"
+            )
+        return self
+
+
 class FlowConfig(_Model):
     id: str = Field(pattern=r"^[A-Za-z0-9]+$")
     type: Literal["dialer", "multicast"] = "dialer"
     security_id: SecretStr
     api_version: Literal["1.0", "TEST"] = "1.0"
     host: Literal["realtime", "bulk"] = "realtime"
+    # The flow's own upload address instead of <local>+<id>@<domain> of email_upload.address.
+    email_address: str | None = Field(None, pattern=f"^{_ADDRESS}$")
 
     @model_validator(mode="after")
     def _bulk_is_multicast(self) -> FlowConfig:
@@ -187,6 +230,8 @@ class CustomerConfig(_Model):
     retention_days: int | None = Field(None, gt=0)
     source: SourceConfig
     flows: list[FlowConfig] = Field(min_length=1)
+    # Who may upload by email: exact addresses or "*@domain" (SPEC 11).
+    email_senders: list[str] = Field(default_factory=list)
 
     @field_validator("user_id", mode="before")
     @classmethod
@@ -208,6 +253,15 @@ class CustomerConfig(_Model):
         for address in value:
             if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address):
                 raise ValueError(f"{address!r} is not an email address")
+        return value
+
+    @field_validator("email_senders")
+    @classmethod
+    def _sender_patterns(cls, value: list[str]) -> list[str]:
+        for sender in value:
+            address = "x" + sender[1:] if sender.startswith("*@") else sender
+            if not re.fullmatch(_ADDRESS, address):
+                raise ValueError(f"{sender!r} is neither an address nor *@domain")
         return value
 
     @model_validator(mode="after")
@@ -248,6 +302,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_deadline_seconds: float = Field(120, gt=0)
     customers: list[CustomerConfig] = Field(default_factory=list)
+    email_upload: EmailUploadConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -265,6 +320,24 @@ class Settings(BaseSettings):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"customers: duplicate id(s) {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _email_addresses_unique(self) -> Settings:
+        """A flow address names one flow: compared case-insensitively (SPEC 11)."""
+        if self.email_upload is None:
+            return self
+        seen: dict[str, str] = {}
+        for customer in self.customers:
+            for flow in customer.flows:
+                where = f"{customer.id}/{flow.id}"
+                for key in {flow.id.lower(), (flow.email_address or "").lower()} - {""}:
+                    if key in seen:
+                        raise ValueError(
+                            f"customers: flows {seen[key]} and {where} share the email "
+                            f"address or flow id {key!r} (compared ignoring case)"
+                        )
+                    seen[key] = where
         return self
 
     @classmethod
