@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
+from sftp_watcher.config import ImapConfig
 from tests.servers.sshd import unavailable
 from tests.servers.tls import TlsCertificates, make_certificates
 
@@ -294,3 +295,18 @@ def mailbox(dovecot: DovecotServer) -> Iterator[MailUser]:
     yield dovecot.add_user()
     if not dovecot.running:
         dovecot.start()
+
+
+def imap_config(user: MailUser, **overrides: object) -> ImapConfig:
+    """The channel's ``imap`` section for ``user``: STARTTLS, the test CA trusted."""
+    values: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": user.server.port,
+        "security": "starttls",
+        "username": user.name,
+        "password": user.password,
+        "ca_file": str(user.server.tls.ca_file),
+        "timeout_seconds": 10,
+    }
+    values.update(overrides)
+    return ImapConfig.model_validate(values)

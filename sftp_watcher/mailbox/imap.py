@@ -1,0 +1,189 @@
+"""The IMAP adapter: one connection to the channel's mailbox (IMAPClient behind it).
+
+Every IMAPClient, imaplib, socket and TLS error is translated here into ``MailboxError``;
+every command is bounded by ``imap.timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from types import TracebackType
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from sftp_watcher.config import ImapConfig
+from sftp_watcher.errors import MailboxError, MailboxLoginFailed
+
+# The folders a processed message ends in (SPEC 11), beside the folder read.
+OUTCOME_FOLDERS = ("Success", "Failure", "Rejected")
+
+_ERRORS = (IMAPClientError, imaplib.IMAP4.error, OSError, ssl.SSLError, EOFError)
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    try:
+        yield
+    except LoginError as exc:
+        raise MailboxLoginFailed(f"IMAP login refused: {exc}") from exc
+    except _ERRORS as exc:
+        raise MailboxError(f"IMAP {action} failed: {type(exc).__name__}: {exc}") from exc
+
+
+class Mailbox:
+    """The folder the channel reads, selected read-write; use as a context manager."""
+
+    def __init__(self, config: ImapConfig) -> None:
+        self.config = config
+        self._imap: Any = None
+        self.uidvalidity = 0
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"Mailbox({c.username}@{c.host}:{c.port}/{c.folder})"
+
+    def __enter__(self) -> Mailbox:
+        self.open()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _context(self) -> ssl.SSLContext:
+        cafile = str(self.config.ca_file) if self.config.ca_file else None
+        return ssl.create_default_context(cafile=cafile)
+
+    def open(self) -> None:
+        c = self.config
+        with _translated("connect"):
+            implicit = c.security == "ssl"
+            self._imap = IMAPClient(
+                c.host,
+                c.port,
+                ssl=implicit,
+                ssl_context=self._context() if implicit else None,
+                timeout=c.timeout_seconds,
+            )
+        try:
+            with _translated("login"):
+                if c.security == "starttls":
+                    self._imap.starttls(self._context())
+                self._imap.login(c.username, c.password.get_secret_value())
+            self.select()
+        except BaseException:
+            self.close()
+            raise
+
+    def select(self) -> None:
+        with _translated(f"SELECT {self.config.folder}"):
+            status = self._imap.select_folder(self.config.folder)
+            self.uidvalidity = int(status[b"UIDVALIDITY"])
+
+    def close(self) -> None:
+        imap, self._imap = self._imap, None
+        if imap is None:
+            return
+        try:
+            imap.logout()
+        except _ERRORS:
+            with suppress(_ERRORS):
+                imap.shutdown()
+
+    @property
+    def account(self) -> str:
+        """The mailbox's identity in upload ids: user and host, never the password."""
+        return f"{self.config.username}@{self.config.host}"
+
+    def has(self, capability: str) -> bool:
+        with _translated("CAPABILITY"):
+            return bool(self._imap.has_capability(capability))
+
+    def folders(self) -> set[str]:
+        with _translated("LIST"):
+            return {str(name) for _flags, _sep, name in self._imap.list_folders()}
+
+    def create_missing(self, names: tuple[str, ...] = OUTCOME_FOLDERS) -> list[str]:
+        """Create the folders of ``names`` that do not exist; returns those created."""
+        existing = {f.lower() for f in self.folders()}
+        created = []
+        for name in names:
+            if name.lower() not in existing:
+                with _translated(f"CREATE {name}"):
+                    self._imap.create_folder(name)
+                created.append(name)
+        return created
+
+    def waiting(self) -> list[int]:
+        """UIDs of the messages in the folder (each is moved out once processed)."""
+        with _translated("SEARCH"):
+            return sorted(int(uid) for uid in self._imap.search(["NOT", "DELETED"]))
+
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        """RFC822.SIZE of each message still there, without downloading it."""
+        if not uids:
+            return {}
+        with _translated("FETCH RFC822.SIZE"):
+            found = self._imap.fetch(uids, ["RFC822.SIZE"])
+        return {int(uid): int(data[b"RFC822.SIZE"]) for uid, data in found.items()}
+
+    def fetch(self, uid: int) -> bytes | None:
+        """The whole message, not marked seen; None when it is gone."""
+        with _translated("FETCH"):
+            found = self._imap.fetch([uid], ["BODY.PEEK[]"])
+        data = found.get(uid)
+        return None if data is None else bytes(data[b"BODY[]"])
+
+    def move(self, uid: int, folder: str) -> None:
+        """No copy is left in the folder read: MOVE, or COPY then \\Deleted and expunge
+        (UID EXPUNGE where the server has UIDPLUS, so no one else's deletion is expunged)."""
+        with _translated(f"MOVE to {folder}"):
+            if self._imap.has_capability("MOVE"):
+                self._imap.move([uid], folder)
+                return
+            self._imap.copy([uid], folder)
+            self._imap.add_flags([uid], [b"\\Deleted"], silent=True)
+            if self._imap.has_capability("UIDPLUS"):
+                self._imap.uid_expunge([uid])
+            else:
+                self._imap.expunge()
+
+    def append(self, folder: str, message: bytes) -> int | None:
+        """APPEND (setup-test's probe); the new UID when the server says it (UIDPLUS)."""
+        with _translated(f"APPEND to {folder}"):
+            answer = self._imap.append(folder, message)
+        text = answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer)
+        if "APPENDUID" not in text:
+            return None
+        return int(text.split("APPENDUID", 1)[1].split("]")[0].split()[1])
+
+    def delete(self, folder: str, uid: int) -> None:
+        """Remove one message of ``folder`` for good (setup-test's probe)."""
+        with _translated(f"DELETE in {folder}"):
+            self._imap.select_folder(folder)
+            self._imap.add_flags([uid], [b"\\Deleted"], silent=True)
+            if self._imap.has_capability("UIDPLUS"):
+                self._imap.uid_expunge([uid])
+            else:
+                self._imap.expunge()
+        self.select()
+
+    def wait(self, seconds: float) -> bool:
+        """Block until the server announces a change (IDLE) or ``seconds`` pass; without
+        IDLE, only a NOOP: the caller polls. True when the server said anything."""
+        with _translated("IDLE"):
+            if not self._imap.has_capability("IDLE"):
+                self._imap.noop()
+                return False
+            self._imap.idle()
+            try:
+                responses = self._imap.idle_check(timeout=seconds)
+            finally:
+                self._imap.idle_done()
+        return bool(responses)
