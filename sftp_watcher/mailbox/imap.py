@@ -22,7 +22,13 @@ from sftp_watcher.errors import MailboxError, MailboxLoginFailed
 # The folders a processed message ends in (SPEC 11), beside the folder read.
 OUTCOME_FOLDERS = ("Success", "Failure", "Rejected")
 
-_ERRORS = (IMAPClientError, imaplib.IMAP4.error, OSError, ssl.SSLError, EOFError)
+_ERRORS: tuple[type[BaseException], ...] = (
+    IMAPClientError,
+    imaplib.IMAP4.error,
+    OSError,
+    ssl.SSLError,
+    EOFError,
+)
 
 
 @contextmanager
@@ -93,7 +99,7 @@ class Mailbox:
         try:
             imap.logout()
         except _ERRORS:
-            with suppress(_ERRORS):
+            with suppress(*_ERRORS):
                 imap.shutdown()
 
     @property

@@ -16,6 +16,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -29,7 +30,7 @@ import pytest
 from imapclient import IMAPClient
 
 from sftp_watcher.config import ImapConfig
-from tests.servers.sshd import unavailable
+from tests.servers.sshd import _descendants, unavailable
 from tests.servers.tls import TlsCertificates, make_certificates
 
 DOVECOT_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
@@ -238,12 +239,18 @@ service imap-login {{
         process, self._process = self._process, None
         if process is None:
             return
+        # Sessions end with the master (shutdown_clients), but not always before it has
+        # gone: whatever is left is killed, as a crashed server's sessions would be.
+        sessions = _descendants(process.pid)
         process.terminate()
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        for pid in sessions:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         # The master removes its pid file last; a start before that refuses to run.
         deadline = time.monotonic() + 10
         while (self.root / "run" / "master.pid").exists() and time.monotonic() < deadline:
