@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Self
 import structlog
 
 from sftp_watcher.config import CustomerConfig, Settings, SftpSourceConfig
-from sftp_watcher.errors import ConfigError, StateError
+from sftp_watcher.errors import ConfigError, MailboxError, StateError
+from sftp_watcher.mailbox.channel import EmailChannel
 from sftp_watcher.notify.send import make_sender
 from sftp_watcher.outbox import Outbox
 from sftp_watcher.phonon import make_client
@@ -90,6 +91,7 @@ class Service:
             self._stack.callback(self.outbox.close)
             self.locks = AccountLocks(self.store.engine)
             self.accounts = {c.id: self._account(c, customers) for c in customers}
+            self.email = self._email_channel()
         except BaseException:
             self._stack.close()
             raise
@@ -116,6 +118,30 @@ class Service:
         self._stack.callback(account.close)
         return account
 
+    def _email_channel(self) -> EmailChannel | None:
+        """The mailbox door (SPEC 11), in the one process that is not a share of others."""
+        if self.settings.email_upload is None or self.share is not None:
+            return None
+        return EmailChannel(
+            self.settings,
+            self.store,
+            self.trigger,
+            self.locks,
+            handover=self.outbox.handing_over,
+            clock=self.clock,
+            stop=self.stop,
+        )
+
+    def drain_mailbox(self) -> int | None:
+        """One pass over the upload mailbox; None when the channel is off or unreachable."""
+        if self.email is None:
+            return None
+        try:
+            return self.email.poll_once()
+        except (MailboxError, StateError) as exc:
+            log.error("email.mailbox_unavailable", error=str(exc), channel="email")
+            return None
+
     def select(self, customer_id: str | None) -> list[Account]:
         if customer_id is None:
             return list(self.accounts.values())
@@ -131,6 +157,8 @@ class Service:
         sent_before = self.outbox.sent_total
         with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="sweep") as pool:
             sweeps = tuple(pool.map(lambda a: a.sweep(force=True), accounts))
+        if customer_id is None:
+            self.drain_mailbox()
         self.outbox.flush()
         sent = self.outbox.sent_total - sent_before
         return PassResult(sweeps, sent, pending_emails(self.store))
