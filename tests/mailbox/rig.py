@@ -59,6 +59,7 @@ class EmailRig:
                 "address": "uploads@phonon.example",
                 "imap": imap,
                 "authserv_id": AUTHSERV,
+                "spool_dir": str(self.tmp / "spool"),
             },
             "customers": [
                 {

@@ -1,0 +1,115 @@
+"""The mailbox changing under the door: UIDVALIDITY renumbering, a server restart
+mid-poll, a thousand waiting messages, replicas sharing PostgreSQL (SPEC 9, 11)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from sftp_watcher.errors import MailboxError
+from sftp_watcher.mailbox.imap import Mailbox
+from sftp_watcher.service import Service
+from tests.mailbox.rig import EmailRig, upload_message
+from tests.mailbox.test_crash import _poll_once
+from tests.servers.dovecot import DovecotServer
+from tests.servers.rig import csv_text, mobile
+
+pytestmark = pytest.mark.dovecot
+
+
+def _once(rig: EmailRig) -> None:
+    by_id = rig.phonon.calls_by_client_id()
+    assert all(len(calls) == 1 for calls in by_id.values()), "a call was accepted twice"
+    numbers = Counter(c["contact-numbers"][0] for c in rig.phonon.accepted_calls)
+    assert all(n == 1 for n in numbers.values()), "a number was called twice"
+
+
+@pytest.mark.slow
+def test_a_renumbered_mailbox_finishes_a_message_without_calling_twice(
+    email_rig: EmailRig,
+) -> None:
+    config = email_rig.write_config()
+    email_rig.deliver(upload_message(("a.csv", csv_text(mobile(1), mobile(2)).encode())))
+    assert _poll_once(config, "mail.before_move") == -signal.SIGKILL
+    assert len(email_rig.phonon.accepted_calls) == 2
+    email_rig.mailbox.change_uidvalidity(email_rig.mailbox.uidvalidity() + 1000)
+    assert _poll_once(config) == 0
+    _once(email_rig)
+    assert len(email_rig.phonon.accepted_calls) == 2
+    assert len({str(m["Message-ID"]) for m in email_rig.answers()}) == 1
+    assert email_rig.folder("INBOX") == []
+    assert len(email_rig.folder("Success")) == 1
+
+
+def test_a_server_restart_mid_poll_loses_nothing(
+    email_rig: EmailRig, dovecot: DovecotServer
+) -> None:
+    for n in range(6):
+        email_rig.deliver(upload_message((f"l{n}.csv", csv_text(mobile(n)).encode())))
+    settings = email_rig.settings()
+    with Service(settings) as service:
+        assert service.email is not None
+        door = service.email.door
+        process = door.process
+        seen: list[int] = []
+
+        def restart_after_third(box: Mailbox, uid: int) -> bool:
+            seen.append(uid)
+            if len(seen) == 3:
+                dovecot.restart()  # the server goes away under the poll
+            return process(box, uid)
+
+        door.process = restart_after_third  # type: ignore[method-assign]
+        with pytest.raises(MailboxError):
+            service.email.poll_once()
+        door.process = process  # type: ignore[method-assign]
+        service.poll_once()
+    _once(email_rig)
+    assert len(email_rig.phonon.accepted_calls) == 6
+    assert email_rig.folder("INBOX") == []
+    assert len(email_rig.folder("Success")) == 6
+    assert len({str(m["Message-ID"]) for m in email_rig.answers()}) == 6
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_thousand_waiting_messages_are_drained(email_rig: EmailRig) -> None:
+    # Unknown senders: the mailbox and the ledger are what is measured, not Phonon.
+    with email_rig.mailbox.client() as imap:
+        for n in range(1000):
+            message = upload_message(("a.csv", b"tel1\n"), sender=f"x{n}@nowhere.example")
+            imap.append("INBOX", bytes(message))
+    email_rig.poll()
+    assert email_rig.folder("INBOX") == []
+    assert len(email_rig.folder("Rejected")) == 1000
+    assert len(email_rig.ledger()) == 1000
+    assert email_rig.smtp.messages == []
+
+
+@pytest.mark.postgres
+def test_replicas_on_postgresql_never_process_a_message_twice(
+    email_rig: EmailRig, pg_url: str
+) -> None:
+    email_rig.overrides["state_url"] = pg_url
+    for n in range(8):
+        email_rig.deliver(upload_message((f"l{n}.csv", csv_text(mobile(n)).encode())))
+    settings = email_rig.settings()
+    with Service(settings) as first, Service(settings) as second:
+        barrier = threading.Barrier(2)
+
+        def drain(service: Service) -> None:
+            barrier.wait(timeout=30)
+            service.poll_once()
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(drain, (first, second)))
+        first.poll_once()
+    _once(email_rig)
+    assert len(email_rig.phonon.accepted_calls) == 8
+    assert len(email_rig.answers()) == 8
+    assert len(email_rig.holder_emails()) == 8
+    assert email_rig.folder("INBOX") == []
