@@ -128,6 +128,7 @@ class Service:
             self.trigger,
             self.locks,
             handover=self.outbox.handing_over,
+            flush=self.outbox.flush,
             clock=self.clock,
             stop=self.stop,
         )

@@ -4,6 +4,7 @@ woken by IDLE where the server has it, polled otherwise, reconnected with backof
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -30,6 +31,8 @@ class EmailChannel:
     trigger: Trigger
     locks: AccountLocks
     handover: Handover | None = None
+    # Sends what a drain queued (the answers) at once, not at the outbox's next run.
+    flush: Callable[[], object] | None = None
     clock: Clock = utc_now
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -77,10 +80,12 @@ class EmailChannel:
                     box.create_missing()
                     idle = box.has("IDLE")
                     failures = 0
+                    log.info("email.mailbox_connected", idle=idle, folder=self.config.imap.folder)
                     while not self.stop.is_set():
-                        self.drain(box)
+                        if self.drain(box) and self.flush is not None:
+                            self.flush()
                         if idle:
-                            box.wait(min(self.config.imap.idle_seconds, interval * 10))
+                            box.wait(self.config.imap.idle_seconds, self.stop)
                         else:
                             self.stop.wait(interval)
             except (MailboxError, StateError) as exc:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import imaplib
 import ssl
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from types import TracebackType
@@ -18,6 +20,10 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from sftp_watcher.config import ImapConfig
 from sftp_watcher.errors import MailboxError, MailboxLoginFailed
+
+# How often a waiting IDLE looks at its stop event, and how long one IDLE lasts.
+_STOP_SLICE = 1.0
+_IDLE_RENEW_SECONDS = 5.0
 
 # The folders a processed message ends in (SPEC 11), beside the folder read.
 OUTCOME_FOLDERS = ("Success", "Failure", "Rejected")
@@ -180,16 +186,31 @@ class Mailbox:
                 self._imap.expunge()
         self.select()
 
-    def wait(self, seconds: float) -> bool:
-        """Block until the server announces a change (IDLE) or ``seconds`` pass; without
-        IDLE, only a NOOP: the caller polls. True when the server said anything."""
+    def wait(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        """Block until the server announces a change (IDLE), ``seconds`` pass or ``stop``
+        is set; without IDLE, only a NOOP: the caller polls. True when the server spoke.
+
+        Each IDLE is ended (DONE) after a few seconds and issued again: a notice that came
+        in with the IDLE's own greeting waits in the client's buffer, where watching the
+        socket would never see it, and DONE's answer carries it.
+        """
+        deadline = time.monotonic() + seconds
         with _translated("IDLE"):
             if not self._imap.has_capability("IDLE"):
                 self._imap.noop()
                 return False
-            self._imap.idle()
-            try:
-                responses = self._imap.idle_check(timeout=seconds)
-            finally:
-                self._imap.idle_done()
+            responses: list[Any] = []
+            while not responses and not (stop and stop.is_set()):
+                renew = min(deadline, time.monotonic() + _IDLE_RENEW_SECONDS)
+                self._imap.idle()
+                try:
+                    while not responses and not (stop and stop.is_set()):
+                        left = renew - time.monotonic()
+                        if left <= 0:
+                            break
+                        responses = self._imap.idle_check(timeout=min(left, _STOP_SLICE))
+                finally:
+                    responses += self._imap.idle_done()[1]
+                if time.monotonic() >= deadline:
+                    break
         return bool(responses)

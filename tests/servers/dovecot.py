@@ -170,6 +170,9 @@ default_login_user = {"dovenull" if as_root else owner}
 first_valid_uid = 1
 mail_location = maildir:{self.mail_dir}/%u
 auth_mechanisms = plain login
+# IDLE learns of new mail by inotify, or by looking this often where inotify is
+# unavailable (a busy machine runs out of inotify instances).
+mailbox_idle_check_interval = 1 secs
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {self.passwd}
