@@ -72,7 +72,7 @@ class Mailbox:
         cafile = str(self.config.ca_file) if self.config.ca_file else None
         return ssl.create_default_context(cafile=cafile)
 
-    def open(self) -> None:
+    def open(self, *, select: bool = True) -> None:
         c = self.config
         with _translated("connect"):
             implicit = c.security == "ssl"
@@ -88,14 +88,18 @@ class Mailbox:
                 if c.security == "starttls":
                     self._imap.starttls(self._context())
                 self._imap.login(c.username, c.password.get_secret_value())
-            self.select()
+            if select:
+                self.select()
         except BaseException:
             self.close()
             raise
 
-    def select(self) -> None:
-        with _translated(f"SELECT {self.config.folder}"):
-            status = self._imap.select_folder(self.config.folder)
+    def select(self, folder: str | None = None) -> None:
+        """Select ``folder`` (default: the folder read, whose UIDVALIDITY is kept)."""
+        name = folder or self.config.folder
+        with _translated(f"SELECT {name}"):
+            status = self._imap.select_folder(name)
+        if folder is None:
             self.uidvalidity = int(status[b"UIDVALIDITY"])
 
     def close(self) -> None:
@@ -175,16 +179,19 @@ class Mailbox:
             return None
         return int(text.split("APPENDUID", 1)[1].split("]")[0].split()[1])
 
-    def delete(self, folder: str, uid: int) -> None:
-        """Remove one message of ``folder`` for good (setup-test's probe)."""
-        with _translated(f"DELETE in {folder}"):
-            self._imap.select_folder(folder)
+    def delete(self, uid: int) -> None:
+        """Remove one message of the selected folder for good (setup-test's probe)."""
+        with _translated("DELETE"):
             self._imap.add_flags([uid], [b"\\Deleted"], silent=True)
             if self._imap.has_capability("UIDPLUS"):
                 self._imap.uid_expunge([uid])
             else:
                 self._imap.expunge()
-        self.select()
+
+    def find(self, header: str, value: str) -> list[int]:
+        """UIDs of the selected folder's messages whose ``header`` contains ``value``."""
+        with _translated("SEARCH"):
+            return sorted(int(uid) for uid in self._imap.search(["HEADER", header, value]))
 
     def wait(self, seconds: float, stop: threading.Event | None = None) -> bool:
         """Block until the server announces a change (IDLE), ``seconds`` pass or ``stop``
