@@ -23,11 +23,15 @@ from typing import Any
 import structlog
 from pydantic import SecretStr
 
-from sftp_watcher import doors, errors
 from sftp_watcher.calllist import Report, Rules, errors_csv, judge, rejected_report
 from sftp_watcher.config import CustomerConfig, FlowConfig, Settings
 from sftp_watcher.crashpoints import crashpoint
-from sftp_watcher.errors import FileRejected, RemoteFileNotFound
+from sftp_watcher.errors import (
+    FileRejected,
+    PhononRejected,
+    PhononTemporaryError,
+    RemoteFileNotFound,
+)
 from sftp_watcher.notify import render
 from sftp_watcher.notify.summary import notice_for
 from sftp_watcher.observability import metrics
@@ -71,8 +75,8 @@ class Pipeline:
     store: Store
     trigger: Trigger
     clock: Clock = utc_now
-    handover: Handover | None = None  # reserves an upload's email, then hands it over
-    channel: str = "sftp"
+    # Reserves an upload's email before it is queued, then hands it over at once.
+    handover: Handover | None = None
 
     def __post_init__(self) -> None:
         self.rules = Rules.for_customer(self.settings, self.customer)
@@ -84,10 +88,6 @@ class Pipeline:
         """Record a new upload for a ready file in Upload/ (the claim rename comes next)."""
         upload_id = uuid.uuid4().hex
         return self._record(upload_id, entry.name, claim_name(upload_id, entry.name), entry)
-
-    def enter(self, upload_id: str, original_name: str, **door: Any) -> Upload:
-        """A door's staged upload, recorded CLAIMED (see ``sftp_watcher.doors.enter``)."""
-        return doors.enter(self, upload_id, original_name, **door)
 
     def adopt(self, upload_id: str, original: str, entry: Entry) -> Upload:
         """Take over a claim whose record is missing (e.g. a restored database)."""
@@ -158,7 +158,7 @@ class Pipeline:
         else:
             crashpoint("judge.after_read")
             sha256 = hashlib.sha256(data).hexdigest()
-            report = judge(upload.judged_name or upload.original_name, data, self.rules, now)
+            report = judge(upload.original_name, data, self.rules, now)
             log.info("file.read", size=len(data), sha256=sha256)
         earlier = self._duplicate_of(upload, report, sha256, now)
         duplicate_id = earlier.id if earlier is not None else None
@@ -303,7 +303,7 @@ class Pipeline:
         try:
             result = self.trigger.send(flow, request, deadline=deadline, resumed=resumed)
             crashpoint("phonon.after_send")
-        except (errors.PhononRejected, errors.PhononTemporaryError) as exc:
+        except (PhononRejected, PhononTemporaryError) as exc:
             log.error(
                 "phonon.batch_rejected",
                 code=exc.code,

@@ -159,12 +159,6 @@ class Upload(Base):
     archived_as: Mapped[str | None] = mapped_column(String(700), nullable=True)
     errors_file: Mapped[str | None] = mapped_column(String(700), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    # The door it came in by (sftp, local, email, web), who sent it (email, web), and the
-    # name the judge reads when the door knows flow and start time from elsewhere.
-    channel: Mapped[str] = mapped_column(String(16), default="sftp", server_default="sftp")
-    sender: Mapped[str | None] = mapped_column(String(320), nullable=True)
-    judged_name: Mapped[str | None] = mapped_column(String(512), nullable=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     steps: Mapped[list[Step]] = relationship(
         back_populates="upload", order_by="Step.id", cascade="all, delete-orphan"

@@ -40,7 +40,6 @@ from sftp_watcher.state.models import (
 from sftp_watcher.state.statements import QueuedEmail as QueuedEmail  # noqa: PLC0414 (re-export)
 
 _MIGRATIONS = "sftp_watcher.state:migrations"
-SWEPT = ("sftp", "local")  # the channels an account's sweep resumes; doors resume their own
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +158,6 @@ class Store:
         size: int,
         uploaded_at: datetime | None,
         now: datetime,
-        door: dict[str, Any] | None = None,
     ) -> Upload:
         values: dict[str, Any] = {c.name: None for c in sql.UPLOADS.columns} | {
             "id": upload_id,
@@ -171,14 +169,16 @@ class Store:
             "uploaded_at": uploaded_at,
             "created_at": now,
             "updated_at": now,
-            "channel": "sftp",
+            "rows_total": 0,
+            "rows_valid": 0,
+            "rows_rejected": 0,
+            "rows_triggered": 0,
         }
-        values |= dict.fromkeys(("rows_total", "rows_valid", "rows_rejected", "rows_triggered"), 0)
-        values |= {"attempts": 0} | (door or {})
         with self._transaction() as connection:
             connection.execute(sql.INSERT_UPLOAD, values)
-            step = sql.step_row(upload_id, UploadState(values["state"]), now, None)
-            connection.execute(sql.INSERT_STEP, step)
+            connection.execute(
+                sql.INSERT_STEP, sql.step_row(upload_id, UploadState.CLAIMING, now, None)
+            )
         return detached(Upload, values)
 
     def advance(
@@ -252,7 +252,7 @@ class Store:
         with self.session() as session:
             return session.get(Upload, upload_id)
 
-    def unfinished(self, customer_id: str, channels: Sequence[str] = SWEPT) -> list[Upload]:
+    def unfinished(self, customer_id: str) -> list[Upload]:
         # Asked on every sweep of every account and nearly always empty: an indexed
         # Core lookup costs a fraction of an ORM session, which only runs if it finds one.
         which = {"customer_id": customer_id}
@@ -265,7 +265,7 @@ class Store:
             return []
         query = select(Upload).where(*sql.UNFINISHED).order_by(Upload.created_at)
         with self.session() as session:
-            return [u for u in session.scalars(query, which) if u.channel in channels]
+            return list(session.scalars(query, which))
 
     def find_duplicate(
         self, *, customer_id: str, flow_id: str, sha256: str, since: datetime, exclude_id: str
