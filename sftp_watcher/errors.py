@@ -24,6 +24,7 @@ an adapter catches a library's own exception.
     │   └── MailboxLoginFailed    the IMAP server refused the credentials
     ├── StateError                the state database
     │   └── InvalidTransition     an upload asked to move where its state machine forbids
+    │       └── UploadTakenOver   another process moved the upload on first
     └── ShutdownRequested         SIGTERM arrived; finish the file in hand and stop
 """
 
@@ -165,6 +166,11 @@ class StateError(WatcherError):
 
 class InvalidTransition(StateError):
     """An upload was asked to move to a state its state machine does not allow from here."""
+
+
+class UploadTakenOver(InvalidTransition):
+    """The upload's record had already moved past the step being recorded: another
+    process is (or was) working on it, so this one leaves it alone."""
 
 
 class ShutdownRequested(WatcherError):
