@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import pytest
 
+from sftp_watcher import cli
 from tests.mailbox.rig import FLOW_ID, SENDER, USER_ID, EmailRig, upload_message
 from tests.servers.rig import csv_text, mobile, tomorrow_at
 
@@ -143,3 +145,17 @@ def test_a_name_of_another_flow_is_refused(email_rig: EmailRig) -> None:
     [answer] = email_rig.answers()
     assert FLOW_ID in answer.get_body(("plain",)).get_content()
     assert SENDER in str(answer["To"])
+
+
+def test_history_shows_the_channel_and_the_sender(
+    email_rig: EmailRig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    email_rig.deliver(upload_message(("a.csv", _csv(3))))
+    email_rig.poll()
+    config = email_rig.write_config()
+    capsys.readouterr()
+    assert cli.main(["history", "--config", str(config), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["channel"], row["sender"], row["file"]) == ("email", SENDER, "a.csv")
+    assert cli.main(["history", "--config", str(config)]) == 0
+    assert f"email ({SENDER})" in capsys.readouterr().out
