@@ -324,20 +324,22 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _email_addresses_unique(self) -> Settings:
-        """A flow address names one flow: compared case-insensitively (SPEC 11)."""
+        """A flow address names one flow, compared ignoring case (SPEC 11): two flows using
+        ``<local>+<FlowID>`` may not have ids differing only in case, anywhere."""
         if self.email_upload is None:
             return self
+        local, _, domain = self.email_upload.address.rpartition("@")
         seen: dict[str, str] = {}
         for customer in self.customers:
             for flow in customer.flows:
                 where = f"{customer.id}/{flow.id}"
-                for key in {flow.id.lower(), (flow.email_address or "").lower()} - {""}:
-                    if key in seen:
-                        raise ValueError(
-                            f"customers: flows {seen[key]} and {where} share the email "
-                            f"address or flow id {key!r} (compared ignoring case)"
-                        )
-                    seen[key] = where
+                address = (flow.email_address or f"{local}+{flow.id}@{domain}").lower()
+                if address in seen:
+                    raise ValueError(
+                        f"customers: flows {seen[address]} and {where} have the same email "
+                        f"address {address} (compared ignoring case; give one email_address)"
+                    )
+                seen[address] = where
         return self
 
     @classmethod

@@ -37,7 +37,9 @@ class EmailChannel:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self.door = Door(self.settings, self.store, self._pipeline, self.clock)
+        self.door = Door(
+            self.settings, self.store, self._pipeline, self.clock, workers=self.settings.workers
+        )
         self.config = self.door.config
 
     def _pipeline(self, customer: CustomerConfig) -> Pipeline:

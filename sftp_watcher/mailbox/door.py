@@ -9,7 +9,9 @@ twice, the same answer, one move.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -59,7 +61,8 @@ class Door:
     # The customer's pipeline over its email spool (channel "email").
     pipeline_for: Callable[[CustomerConfig], Pipeline]
     clock: Clock = utc_now
-    _pipelines: dict[str, Pipeline] = field(default_factory=dict, init=False)
+    workers: int = 8
+    _local: threading.local = field(default_factory=threading.local, init=False)
 
     def __post_init__(self) -> None:
         upload = self.settings.email_upload
@@ -71,42 +74,66 @@ class Door:
         self.own = own_addresses(self.settings.email.from_, upload.address, *self.addresses)
 
     def drain(self, box: Mailbox) -> int:
-        """Every message in the folder, oldest first; returns how many were finished."""
+        """Every message in the folder, oldest first, ``workers`` at a time (their uploads
+        run in parallel, as accounts' sweeps do); returns how many were finished.
+
+        The IMAP connection is used by this thread only: a chunk of messages is fetched in
+        one command, prepared in the pool (recorded, uploads run, answer queued: all
+        recorded as MOVING), then moved with one command per destination folder.
+        """
         done = 0
-        for uid in box.waiting():
-            if self.process(box, uid):
-                done += 1
+        uids = box.waiting()
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="mailbox") as pool:
+            for start in range(0, len(uids), self.workers * _CHUNK_PER_WORKER):
+                chunk = uids[start : start + self.workers * _CHUNK_PER_WORKER]
+                raws = box.fetch_many(chunk)
+                keys = [
+                    MessageKey(box.account, box.config.folder, box.uidvalidity, u) for u in chunk
+                ]
+                ready = [(k, raws[k.uid]) for k in keys if k.uid in raws]
+                records = list(pool.map(lambda item: self.prepare(*item), ready))
+                done += self._move(box, records)
         return done
 
-    def process(self, box: Mailbox, uid: int) -> bool:
-        key = MessageKey(box.account, box.config.folder, box.uidvalidity, uid)
-        raw = box.fetch(uid)
-        if raw is None:
-            return False  # gone meanwhile (moved by another reader)
+    def prepare(self, key: MessageKey, raw: bytes) -> MailMessage:
+        """Everything but the move: the record, the uploads run, the answer queued, the
+        destination recorded (MOVING). A message prepared before is returned as it is."""
         message = message_from_bytes(raw, policy=compat32)
         record = self.ledger.get(key) or self._record(key, message, raw)
-        bound = log.bind(message=key.text, verdict=record.verdict, channel="email")
-        if record.state == MessageState.RECORDED.value:
-            destination = "Rejected"
-            if record.verdict == Verdict.ACCEPTED.value:
-                uploads = self._run_uploads(record, message)
-                destination = "Success" if _scheduled(uploads) else "Failure"
-                if record.answer == Answer.DUE.value:
-                    self._answer(record, message, uploads)
-            self.ledger.update(
-                record.id,
-                now=self.clock(),
-                state=MessageState.MOVING.value,
-                destination=destination,
-            )
-            record.destination = destination
-        crashpoint("mail.before_move")
-        box.move(uid, record.destination or "Failure")
-        crashpoint("mail.after_move")
-        self.ledger.update(record.id, now=self.clock(), state=MessageState.MOVED.value)
-        metrics.EMAIL_MESSAGES.labels(record.destination or "Failure").inc()
-        bound.info("email.moved", folder=record.destination, sender=record.sender)
-        return True
+        if record.state != MessageState.RECORDED.value:
+            return record
+        destination = "Rejected"
+        if record.verdict == Verdict.ACCEPTED.value:
+            uploads = self._run_uploads(record, message)
+            destination = "Success" if _scheduled(uploads) else "Failure"
+            if record.answer == Answer.DUE.value:
+                self._answer(record, message, uploads)
+        self.ledger.update(
+            record.id, now=self.clock(), state=MessageState.MOVING.value, destination=destination
+        )
+        record.state, record.destination = MessageState.MOVING.value, destination
+        return record
+
+    def _move(self, box: Mailbox, records: list[MailMessage]) -> int:
+        by_folder: dict[str, list[MailMessage]] = {}
+        for record in records:
+            by_folder.setdefault(record.destination or "Failure", []).append(record)
+        for folder, moving in by_folder.items():
+            crashpoint("mail.before_move")
+            box.move_many([r.uid for r in moving], folder)
+            crashpoint("mail.after_move")
+            self.ledger.moved([r.id for r in moving], now=self.clock())
+            metrics.EMAIL_MESSAGES.labels(folder).inc(len(moving))
+            for r in moving:
+                log.info(
+                    "email.moved",
+                    message=f"{r.account}:{r.folder}:{r.uidvalidity}:{r.uid}",
+                    verdict=r.verdict,
+                    folder=folder,
+                    sender=r.sender,
+                    channel="email",
+                )
+        return len(records)
 
     # -- the record ----------------------------------------------------------------------
 
@@ -177,10 +204,11 @@ class Door:
     # -- uploads and the answer ----------------------------------------------------------
 
     def _pipeline(self, customer_id: str) -> Pipeline:
-        if customer_id not in self._pipelines:
-            customer = self.settings.customer(customer_id)
-            self._pipelines[customer_id] = self.pipeline_for(customer)
-        return self._pipelines[customer_id]
+        """The customer's pipeline of this thread (a pipeline serves one thread)."""
+        pipelines: dict[str, Pipeline] = self._local.__dict__.setdefault("pipelines", {})
+        if customer_id not in pipelines:
+            pipelines[customer_id] = self.pipeline_for(self.settings.customer(customer_id))
+        return pipelines[customer_id]
 
     def _run_uploads(self, record: MailMessage, message: Message) -> list[Upload]:
         pipeline = self._pipeline(record.customer_id or "")
@@ -236,6 +264,9 @@ class Door:
         self.ledger.update(record.id, now=self.clock(), answer=Answer.QUEUED.value)
         log.info("email.answer_queued", message=record.id, channel="email")
 
+
+# Messages fetched (and held in memory) at a time, per worker.
+_CHUNK_PER_WORKER = 4
 
 _CARRIED = ("sender", "customer_id", "flow_id", "verdict", "reason", "items", "answer")
 

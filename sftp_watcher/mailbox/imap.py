@@ -149,6 +149,14 @@ class Mailbox:
             found = self._imap.fetch(uids, ["RFC822.SIZE"])
         return {int(uid): int(data[b"RFC822.SIZE"]) for uid, data in found.items()}
 
+    def fetch_many(self, uids: list[int]) -> dict[int, bytes]:
+        """The whole messages still there, by UID, not marked seen (one command)."""
+        if not uids:
+            return {}
+        with _translated("FETCH"):
+            found = self._imap.fetch(uids, ["BODY.PEEK[]"])
+        return {int(uid): bytes(data[b"BODY[]"]) for uid, data in found.items()}
+
     def fetch(self, uid: int) -> bytes | None:
         """The whole message, not marked seen; None when it is gone."""
         with _translated("FETCH"):
@@ -157,16 +165,19 @@ class Mailbox:
         return None if data is None else bytes(data[b"BODY[]"])
 
     def move(self, uid: int, folder: str) -> None:
+        self.move_many([uid], folder)
+
+    def move_many(self, uids: list[int], folder: str) -> None:
         """No copy is left in the folder read: MOVE, or COPY then \\Deleted and expunge
         (UID EXPUNGE where the server has UIDPLUS, so no one else's deletion is expunged)."""
         with _translated(f"MOVE to {folder}"):
             if self._imap.has_capability("MOVE"):
-                self._imap.move([uid], folder)
+                self._imap.move(uids, folder)
                 return
-            self._imap.copy([uid], folder)
-            self._imap.add_flags([uid], [b"\\Deleted"], silent=True)
+            self._imap.copy(uids, folder)
+            self._imap.add_flags(uids, [b"\\Deleted"], silent=True)
             if self._imap.has_capability("UIDPLUS"):
-                self._imap.uid_expunge([uid])
+                self._imap.uid_expunge(uids)
             else:
                 self._imap.expunge()
 

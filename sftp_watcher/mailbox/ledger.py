@@ -150,6 +150,16 @@ class Ledger:
         except SQLAlchemyError as exc:
             raise StateError(f"state database error: {type(exc).__name__}: {exc}") from exc
 
+    def moved(self, record_ids: list[str], *, now: datetime) -> None:
+        """The messages left the folder read: nothing left to do for them."""
+        statement = update(_TABLE).where(_TABLE.c.id.in_(record_ids))
+        values = {"state": MessageState.MOVED.value, "updated_at": now}
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(statement, values)
+        except SQLAlchemyError as exc:
+            raise StateError(f"state database error: {type(exc).__name__}: {exc}") from exc
+
     def all(self) -> list[MailMessage]:
         return self._many(select(_TABLE).order_by(_TABLE.c.created_at))
 

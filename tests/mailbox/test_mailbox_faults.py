@@ -4,13 +4,14 @@ mid-poll, a thousand waiting messages, replicas sharing PostgreSQL (SPEC 9, 11).
 from __future__ import annotations
 
 import signal
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from sftp_watcher.errors import MailboxError
-from sftp_watcher.mailbox.imap import Mailbox
+from sftp_watcher.mailbox.ledger import MailMessage, MessageKey
 from sftp_watcher.service import Service
 from tests.mailbox.rig import EmailRig, upload_message
 from tests.mailbox.test_crash import _poll_once
@@ -53,19 +54,21 @@ def test_a_server_restart_mid_poll_loses_nothing(
     with Service(settings) as service:
         assert service.email is not None
         door = service.email.door
-        process = door.process
-        seen: list[int] = []
+        prepare = door.prepare
+        seen: list[MessageKey] = []
+        guard = threading.Lock()
 
-        def restart_after_third(box: Mailbox, uid: int) -> bool:
-            seen.append(uid)
-            if len(seen) == 3:
-                dovecot.restart()  # the server goes away under the poll
-            return process(box, uid)
+        def restart_after_third(key: MessageKey, raw: bytes) -> MailMessage:
+            with guard:
+                seen.append(key)
+                if len(seen) == 3:
+                    dovecot.restart()  # the server goes away under the poll
+            return prepare(key, raw)
 
-        door.process = restart_after_third  # type: ignore[method-assign]
+        door.prepare = restart_after_third  # type: ignore[method-assign]
         with pytest.raises(MailboxError):
             service.email.poll_once()
-        door.process = process  # type: ignore[method-assign]
+        door.prepare = prepare  # type: ignore[method-assign]
         service.poll_once()
     _once(email_rig)
     assert len(email_rig.phonon.accepted_calls) == 6
@@ -100,16 +103,18 @@ def test_replicas_on_postgresql_never_process_a_message_twice(
     with Service(settings) as first, Service(settings) as second:
         assert first.email is not None and second.email is not None
         door = first.email.door
-        process = door.process
+        prepare = door.prepare
         meanwhile: list[int | None] = []
+        guard = threading.Lock()
 
-        def other_replica_polls_meanwhile(box: Mailbox, uid: int) -> bool:
-            if not meanwhile:  # in the middle of the first replica's drain
-                with ThreadPoolExecutor(1) as pool:
-                    meanwhile.append(pool.submit(second.drain_mailbox).result(timeout=60))
-            return process(box, uid)
+        def other_replica_polls_meanwhile(key: MessageKey, raw: bytes) -> MailMessage:
+            with guard:
+                if not meanwhile:  # in the middle of the first replica's drain
+                    with ThreadPoolExecutor(1) as pool:
+                        meanwhile.append(pool.submit(second.drain_mailbox).result(timeout=60))
+            return prepare(key, raw)
 
-        door.process = other_replica_polls_meanwhile  # type: ignore[method-assign]
+        door.prepare = other_replica_polls_meanwhile  # type: ignore[method-assign]
         first.poll_once()
         second.poll_once()
     assert meanwhile == [0], "the other replica drained the mailbox at the same time"
