@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from sftp_watcher.config import CustomerConfig, Settings
-from sftp_watcher.errors import MailboxError, StateError, WatcherError
+from sftp_watcher.errors import MailboxError, StateError
 from sftp_watcher.mailbox.door import Door
 from sftp_watcher.mailbox.imap import Mailbox
 from sftp_watcher.mailbox.spool import CHANNEL, spool_source
@@ -95,6 +95,6 @@ class EmailChannel:
                 failures += 1
                 log.warning("email.mailbox_unavailable", error=str(exc), retry_in_seconds=delay)
                 self.stop.wait(delay)
-            except WatcherError as exc:
-                log.error("email.drain_failed", error=str(exc))
+            except Exception as exc:  # the mailbox thread must outlive any surprise
+                log.exception("email.drain_failed", error=str(exc))
                 self.stop.wait(BACKOFF_SECONDS[-1])

@@ -22,6 +22,7 @@ import structlog
 
 from sftp_watcher.config import CustomerConfig, Settings
 from sftp_watcher.crashpoints import crashpoint
+from sftp_watcher.errors import MailboxError, StateError
 from sftp_watcher.mailbox.answer import AnsweredItem, answerable, own_addresses, render_answer
 from sftp_watcher.mailbox.attachments import attachments, judged_name
 from sftp_watcher.mailbox.imap import Mailbox
@@ -91,9 +92,37 @@ class Door:
                     MessageKey(box.account, box.config.folder, box.uidvalidity, u) for u in chunk
                 ]
                 ready = [(k, raws[k.uid]) for k in keys if k.uid in raws]
-                records = list(pool.map(lambda item: self.prepare(*item), ready))
+                records = list(pool.map(lambda item: self._contained(*item), ready))
                 done += self._move(box, records)
         return done
+
+    def _contained(self, key: MessageKey, raw: bytes) -> MailMessage:
+        """``prepare``, except that a message no rule foresaw (a bug, a parser's surprise)
+        goes to ``Failure`` unanswered instead of stopping the mailbox (SPEC 3). The
+        mailbox's and the database's own errors stop the drain: they are retried."""
+        try:
+            return self.prepare(key, raw)
+        except (MailboxError, StateError):
+            raise
+        except Exception as exc:
+            log.exception("email.message_failed", message=key.text, error=str(exc))
+            fields = {"state": MessageState.MOVING.value, "destination": "Failure"}
+            record = self.ledger.get(key)
+            if record is None:
+                record = self.ledger.record(
+                    key,
+                    now=self.clock(),
+                    fingerprint=fingerprint(None, raw),
+                    verdict=Verdict.REJECTED.value,
+                    reason="unprocessable",
+                    items=[],
+                    answer=Answer.NONE.value,
+                    **fields,
+                )
+            else:
+                self.ledger.update(record.id, now=self.clock(), **fields)
+            record.state, record.destination = fields["state"], fields["destination"]
+            return record
 
     def prepare(self, key: MessageKey, raw: bytes) -> MailMessage:
         """Everything but the move: the record, the uploads run, the answer queued, the

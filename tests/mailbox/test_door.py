@@ -159,3 +159,27 @@ def test_history_shows_the_channel_and_the_sender(
     assert (row["channel"], row["sender"], row["file"]) == ("email", SENDER, "a.csv")
     assert cli.main(["history", "--config", str(config)]) == 0
     assert f"email ({SENDER})" in capsys.readouterr().out
+
+
+def test_a_message_no_rule_foresaw_goes_to_failure_and_the_rest_go_on(
+    email_rig: EmailRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sftp_watcher.mailbox import door
+
+    real = door.judged_name
+
+    def buggy(name: str, *args: object) -> tuple[str, str | None]:
+        if name == "poison.csv":
+            raise RuntimeError("a bug no test foresaw")
+        return real(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(door, "judged_name", buggy)
+    email_rig.deliver(upload_message(("poison.csv", _csv(1))))
+    email_rig.deliver(upload_message(("fine.csv", _csv(2))))
+    email_rig.poll()
+    assert email_rig.folder("INBOX") == []
+    assert len(email_rig.folder("Failure")) == 1
+    assert len(email_rig.folder("Success")) == 1
+    assert len(email_rig.phonon.accepted_calls) == 1
+    assert len(email_rig.answers()) == 1
+    assert sorted(r.reason or "" for r in email_rig.ledger()) == ["", "unprocessable"]
