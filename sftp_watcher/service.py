@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("sftp_watcher.service")
 
+MAILBOX = "mailbox"  # the email channel's line in a pass's results
+
 
 @dataclass(frozen=True, slots=True)
 class PassResult:
@@ -133,15 +135,16 @@ class Service:
             stop=self.stop,
         )
 
-    def drain_mailbox(self) -> int | None:
-        """One pass over the upload mailbox; None when the channel is off or unreachable."""
+    def drain_mailbox(self) -> SweepResult | None:
+        """One pass over the upload mailbox, as a sweep of an account named ``mailbox``
+        (its ``error`` makes poll-once exit 3); None when the channel is off."""
         if self.email is None:
             return None
         try:
-            return self.email.poll_once()
+            return SweepResult(MAILBOX, processed=self.email.poll_once())
         except (MailboxError, StateError) as exc:
             log.error("email.mailbox_unavailable", error=str(exc), channel="email")
-            return None
+            return SweepResult(MAILBOX, ran=False, error=str(exc))
 
     def select(self, customer_id: str | None) -> list[Account]:
         if customer_id is None:
@@ -158,8 +161,9 @@ class Service:
         sent_before = self.outbox.sent_total
         with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="sweep") as pool:
             sweeps = tuple(pool.map(lambda a: a.sweep(force=True), accounts))
-        if customer_id is None:
-            self.drain_mailbox()
+        mailbox = self.drain_mailbox() if customer_id is None else None
+        if mailbox is not None:
+            sweeps += (mailbox,)
         self.outbox.flush()
         sent = self.outbox.sent_total - sent_before
         return PassResult(sweeps, sent, pending_emails(self.store))

@@ -10,6 +10,7 @@ import pytest
 
 from sftp_watcher import cli
 from tests.mailbox.rig import FLOW_ID, SENDER, USER_ID, EmailRig, upload_message
+from tests.servers.dovecot import DovecotServer
 from tests.servers.rig import csv_text, mobile, tomorrow_at
 
 pytestmark = pytest.mark.dovecot
@@ -183,3 +184,16 @@ def test_a_message_no_rule_foresaw_goes_to_failure_and_the_rest_go_on(
     assert len(email_rig.phonon.accepted_calls) == 1
     assert len(email_rig.answers()) == 1
     assert sorted(r.reason or "" for r in email_rig.ledger()) == ["", "unprocessable"]
+
+
+def test_poll_once_exits_3_when_the_mailbox_is_unreachable(
+    email_rig: EmailRig, dovecot: DovecotServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = email_rig.write_config()
+    dovecot.stop()
+    try:
+        assert cli.main(["poll-once", "--config", str(config)]) == 3
+        assert "mailbox" in capsys.readouterr().err
+    finally:
+        dovecot.start()
+    assert cli.main(["poll-once", "--config", str(config)]) == 0
