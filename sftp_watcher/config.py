@@ -15,8 +15,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     FilePath,
     SecretStr,
@@ -31,14 +29,15 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from sftp_watcher.calling_hours import CallingHours
+from sftp_watcher.config_model import ADDRESS as _ADDRESS
+from sftp_watcher.config_model import Model as _Model
+from sftp_watcher.config_model import read_secret_files as _read_secret_files
 from sftp_watcher.errors import ConfigError
+from sftp_watcher.mailbox.settings import EmailUploadConfig, check_flow_addresses
 
 DEFAULT_CONFIG_PATH = Path("config.yaml")
 CONFIG_ENV = "SFTP_WATCHER_CONFIG"
-
-_SECRET_KEYS = frozenset(
-    {"password", "private_key_passphrase", "security_id", "sentry_dsn"},
-)
 
 
 def _check_timezone(value: str) -> str:
@@ -52,34 +51,6 @@ def _check_timezone(value: str) -> str:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
-
-
-def _read_secret_files(data: Any) -> Any:
-    """Replace each ``<secret>_file: PATH`` key by the secret read from that file."""
-    if not isinstance(data, dict):
-        return data
-    out = dict(data)
-    for key in _SECRET_KEYS:
-        file_key = f"{key}_file"
-        path = out.pop(file_key, None)
-        if path is None:
-            continue
-        try:
-            out[key] = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"{file_key}: cannot read {path}: {exc.strerror}") from exc
-    return out
-
-
-class _Model(BaseModel):
-    """Strict, immutable config section; ``<secret>_file`` keys are read into the secret."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _secret_files(cls, data: Any) -> Any:
-        return _read_secret_files(data)
 
 
 class Limits(_Model):
@@ -162,47 +133,6 @@ class LocalSourceConfig(_Model):
 SourceConfig = Annotated[SftpSourceConfig | LocalSourceConfig, Field(discriminator="kind")]
 
 
-_ADDRESS = r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+"
-
-
-class ImapConfig(_Model):
-    """The mailbox the email channel reads (SPEC 11)."""
-
-    host: str
-    port: int = Field(993, gt=0, lt=65536)
-    security: Literal["ssl", "starttls", "none"] = "ssl"
-    username: str
-    password: SecretStr
-    folder: str = "INBOX"
-    timeout_seconds: float = Field(30, gt=0)
-    # PEM certificates to trust instead of the system's; the name is verified either way.
-    ca_file: FilePath | None = None
-    # An IDLE is ended and re-issued after this long (RFC 2177 asks for less than 29 min).
-    idle_seconds: float = Field(300, gt=0, le=1740)
-
-
-class EmailUploadConfig(_Model):
-    """SPEC 11: absent or null turns the channel off."""
-
-    address: str = Field(pattern=f"^{_ADDRESS}$")
-    imap: ImapConfig
-    authserv_id: str | None = None
-    require_authenticated_sender: bool = True
-    # Attachments are staged here (<spool>/email/<customer>/); null: beside the state db.
-    spool_dir: Path | None = None
-    # How often the mailbox is searched when the server has no IDLE; null: the top level's.
-    poll_interval_seconds: float | None = Field(None, gt=0)
-
-    @model_validator(mode="after")
-    def _trust_needs_an_authserv_id(self) -> EmailUploadConfig:
-        if self.require_authenticated_sender and not self.authserv_id:
-            raise ValueError(
-                "authserv_id: required with require_authenticated_sender "
-                "(the mail server whose Authentication-Results header to trust)"
-            )
-        return self
-
-
 class FlowConfig(_Model):
     id: str = Field(pattern=r"^[A-Za-z0-9]+$")
     type: Literal["dialer", "multicast"] = "dialer"
@@ -211,12 +141,78 @@ class FlowConfig(_Model):
     host: Literal["realtime", "bulk"] = "realtime"
     # The flow's own upload address instead of <local>+<id>@<domain> of email_upload.address.
     email_address: str | None = Field(None, pattern=f"^{_ADDRESS}$")
+    # The flow's variables (SPEC 5): with them, any other header rejects the file.
+    variables: list[str] | None = None
 
     @model_validator(mode="after")
     def _bulk_is_multicast(self) -> FlowConfig:
         if self.host == "bulk" and self.type != "multicast":
             raise ValueError("host: bulk is only for multicast flows")
         return self
+
+    @field_validator("variables")
+    @classmethod
+    def _plain_variable_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [_variable_name(name) for name in value]
+        if len(set(names)) != len(names):
+            raise ValueError("variables: each variable may appear once")
+        return names
+
+
+_VARIABLE_PREFIX = "$flow.key."
+_RESERVED_HEADER = re.compile(r"(?i:tel[0-9]+|starttime)")
+
+
+def _variable_name(name: str) -> str:
+    """A declared variable as a header names it: trimmed, without ``$flow.key.``."""
+    plain = name.strip()
+    if plain.lower().startswith(_VARIABLE_PREFIX):
+        plain = plain[len(_VARIABLE_PREFIX) :].strip()
+    if not plain or not plain.isprintable():
+        raise ValueError(f"variables: {name!r} is not a variable name")
+    if _RESERVED_HEADER.fullmatch(plain):
+        raise ValueError(f"variables: {name!r} is a column of its own, not a variable")
+    return plain
+
+
+def _check_calling_hours(value: str | None) -> str | None:
+    if value is not None:
+        CallingHours.parse(value)
+    return value
+
+
+class WebUser(_Model):
+    """One account holder who may sign in to the upload page (SPEC 12)."""
+
+    email: str = Field(pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+    password_hash: str = Field(pattern=r"^\$argon2id\$", repr=False)
+
+
+class WebConfig(_Model):
+    """The upload page (SPEC 12); served by `run` when ``port`` is set."""
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=0, lt=65536)
+    # As users reach the page; cookies are marked Secure when it is https.
+    base_url: str | None = Field(None, pattern=r"^https?://")
+    session_secret: SecretStr | None = None
+    # Web uploads' Upload/, Success/ and Failure/, one folder per customer.
+    spool_dir: Path | None = None
+    session_idle_hours: float = Field(8, gt=0)
+
+    @model_validator(mode="after")
+    def _secret_when_served(self) -> WebConfig:
+        if self.port is not None and self.session_secret is None:
+            raise ValueError("session_secret is required when port is set")
+        if self.session_secret is not None and len(self.session_secret) < 16:
+            raise ValueError("session_secret: at least 16 characters")
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return (self.base_url or "").lower().startswith("https://")
 
 
 class CustomerConfig(_Model):
@@ -227,11 +223,14 @@ class CustomerConfig(_Model):
     row_policy: Literal["partial", "strict"] = "partial"
     home_region: str = "IN"
     default_country_code: str | None = Field(None, pattern=r"^[0-9]{1,3}$")
+    # "09:00-21:00" in the customer's time zone (see calling_hours.py); None: any time.
+    calling_hours: Annotated[str | None, AfterValidator(_check_calling_hours)] = None
     retention_days: int | None = Field(None, gt=0)
     source: SourceConfig
     flows: list[FlowConfig] = Field(min_length=1)
     # Who may upload by email: exact addresses or "*@domain" (SPEC 11).
     email_senders: list[str] = Field(default_factory=list)
+    web_users: list[WebUser] = Field(default_factory=list)
 
     @field_validator("user_id", mode="before")
     @classmethod
@@ -301,6 +300,7 @@ class Settings(BaseSettings):
     # Not in SPEC 7: what operators need to see idle polls (debug) or only problems.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_deadline_seconds: float = Field(120, gt=0)
+    web: WebConfig | None = None
     customers: list[CustomerConfig] = Field(default_factory=list)
     email_upload: EmailUploadConfig | None = None
 
@@ -320,26 +320,16 @@ class Settings(BaseSettings):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"customers: duplicate id(s) {', '.join(dupes)}")
+        emails = [u.email.lower() for c in self.customers for u in c.web_users]
+        dupes = sorted({e for e in emails if emails.count(e) > 1})
+        if dupes:
+            # A web user signs in by email alone, so it must name one customer.
+            raise ValueError(f"customers: web user(s) in several places: {', '.join(dupes)}")
         return self
 
     @model_validator(mode="after")
     def _email_addresses_unique(self) -> Settings:
-        """A flow address names one flow, compared ignoring case (SPEC 11): two flows using
-        ``<local>+<FlowID>`` may not have ids differing only in case, anywhere."""
-        if self.email_upload is None:
-            return self
-        local, _, domain = self.email_upload.address.rpartition("@")
-        seen: dict[str, str] = {}
-        for customer in self.customers:
-            for flow in customer.flows:
-                where = f"{customer.id}/{flow.id}"
-                address = (flow.email_address or f"{local}+{flow.id}@{domain}").lower()
-                if address in seen:
-                    raise ValueError(
-                        f"customers: flows {seen[address]} and {where} have the same email "
-                        f"address {address} (compared ignoring case; give one email_address)"
-                    )
-                seen[address] = where
+        check_flow_addresses(self.email_upload, self.customers)
         return self
 
     @classmethod
@@ -367,6 +357,16 @@ class Settings(BaseSettings):
 
     def customer_timezone(self, customer: CustomerConfig) -> ZoneInfo:
         return ZoneInfo(customer.timezone or self.timezone)
+
+    def spool_dir(self) -> Path:
+        """Where doors stage their items: ``web.spool_dir``, else a ``spool/`` folder
+        beside the SQLite state database, else ``var/spool``."""
+        if self.web is not None and self.web.spool_dir is not None:
+            return self.web.spool_dir
+        prefix = "sqlite:///"
+        if self.state_url.startswith(prefix) and self.state_url != prefix + ":memory:":
+            return Path(self.state_url[len(prefix) :]).parent / "spool"
+        return Path("var/spool")
 
 
 def resolve_config_path(path: Path | str | None) -> Path:

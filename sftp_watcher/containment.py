@@ -3,8 +3,8 @@
 
 The guard records the failure (the upload goes to TRIGGERED with Failure/ as its
 destination and a reason quoting its id); the dispatcher then names, archives and
-emails it as any other upload. It logs ``upload.crashed`` with the traceback, reports to
-Sentry and counts it (``files_total{outcome="crashed"}``).
+emails it as any other upload. It logs ``upload.crashed`` with the traceback and reports
+to Sentry; the finished upload counts as ``files_total{outcome="crashed"}``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 
 from sftp_watcher.decisions import Failed
 from sftp_watcher.errors import StateError
-from sftp_watcher.observability import metrics
-from sftp_watcher.observability.sentry import capture
+from sftp_watcher.observability.sentry import capture, sentry_scope
 from sftp_watcher.sources.base import Folder
 from sftp_watcher.state.models import FINAL_STATES, BatchStatus, Upload, UploadState, snapshot
 from sftp_watcher.state.store import BatchMark, Store
@@ -64,10 +63,10 @@ class Guard:
         customer = self.steps.customer.id
         if exc is not None:
             log.error("upload.crashed", error=repr(exc)[:500], exc_info=exc)
-            capture(exc)
+            with sentry_scope(customer=customer, flow_id=upload.flow_id, upload_id=upload.id):
+                capture(exc)
         else:
             log.error("upload.crashed", error="in hand too many times", attempts=upload.attempts)
-        metrics.record_file(customer, "crashed")
         current = self.store.get(upload.id)
         if current is None:
             raise StateError(f"upload {upload.id} is not in the state database")

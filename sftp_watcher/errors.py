@@ -25,7 +25,10 @@ an adapter catches a library's own exception.
     ├── StateError                the state database
     │   └── InvalidTransition     an upload asked to move where its state machine forbids
     │       └── UploadTakenOver   another process moved the upload on first
-    └── ShutdownRequested         SIGTERM arrived; finish the file in hand and stop
+    ├── ShutdownRequested         SIGTERM arrived; finish the file in hand and stop
+    └── WebError                  the upload page refuses a request (a bad form, a wrong type)
+        ├── UploadTooLarge        a body over max_file_bytes, not read further
+        └── NotFound              no such flow, upload or preview for this user (or another's)
 """
 
 from __future__ import annotations
@@ -175,3 +178,27 @@ class UploadTakenOver(InvalidTransition):
 
 class ShutdownRequested(WatcherError):
     """SIGTERM arrived: the file in hand is finished, nothing new is started."""
+
+
+class WebError(WatcherError):
+    """The upload page refuses a request; ``reason`` is written for the signed-in user."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class UploadTooLarge(WebError):
+    """A body over ``max_file_bytes`` (SPEC 12); it is not read further."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the file is larger than the limit of {limit:,} bytes")
+
+
+class NotFound(WebError):
+    """No such flow, upload or preview for the signed-in user: another customer's is the
+    same answer as one that does not exist (SPEC 12)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"no such {what}")

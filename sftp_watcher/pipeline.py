@@ -33,6 +33,7 @@ from sftp_watcher.decisions import (
     Named,
     Notified,
     Triggered,
+    Vanished,
 )
 from sftp_watcher.errors import (
     MailError,
@@ -245,8 +246,11 @@ class Pipeline:
             if state in FINAL_STATES:
                 return upload
             if state is UploadState.CLAIMING:
-                pending.append(decision := self.steps.claim(upload))
-                upload = _applied(upload, decision)
+                claimed = self.steps.claim(upload)
+                if isinstance(claimed, Vanished):
+                    return self._record(upload, [claimed])
+                pending.append(claimed)
+                upload = _applied(upload, claimed)
                 continue
             if state is UploadState.CLAIMED:
                 judged = self.steps.judge(upload)

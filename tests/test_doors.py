@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 from sftp_watcher.config import LocalSourceConfig, settings_from_mapping
 from sftp_watcher.phonon import make_client
 from sftp_watcher.pipeline import Pipeline
+from sftp_watcher.sources.base import Folder
 from sftp_watcher.sources.local import LocalSource
 from sftp_watcher.sources.names import claim_name
 from sftp_watcher.state.models import Channel, UploadState
@@ -144,3 +145,20 @@ def test_an_upload_moved_on_by_another_process_is_left_to_it_quietly(
     with capture_logs() as logs:
         assert pipeline.run(staged).state == UploadState.ABANDONED
     assert [e["event"] for e in logs] == ["upload.taken_over"]
+
+
+def test_a_file_gone_before_its_claim_is_recorded_abandoned(
+    phonon_stub: PhononStub, spool: Path, store: Store, tmp_path: Path
+) -> None:
+    pipeline = _pipeline(phonon_stub, spool, store, tmp_path)
+    name = f"C{USER_ID}_{FLOW_ID}.csv"
+    path = spool / "Upload" / name
+    path.write_text(csv_text(mobile(5)), encoding="utf-8")
+    [entry] = pipeline.source.list(Folder.UPLOAD)
+    upload = pipeline.start(entry)
+    path.unlink()  # the customer deleted it
+    assert pipeline.run(upload).state == UploadState.ABANDONED
+    recorded = store.get(upload.id)
+    assert recorded is not None
+    assert (recorded.state, recorded.reason) == (UploadState.ABANDONED, "file vanished")
+    assert store.unfinished("acme", channels=(Channel.EMAIL,)) == []

@@ -18,8 +18,8 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from sftp_watcher.config import ImapConfig
 from sftp_watcher.errors import MailboxError, MailboxLoginFailed
+from sftp_watcher.mailbox.settings import ImapConfig
 
 # How often a waiting IDLE looks at its stop event, and how long one IDLE lasts.
 _STOP_SLICE = 1.0

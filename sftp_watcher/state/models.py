@@ -299,3 +299,16 @@ class ServerProfile(Base):
     customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     profile: Mapped[dict[str, Any]] = mapped_column(JSON)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in upload-page user; the cookie holds a token whose SHA-256 is ``id``,
+    so the table alone cannot sign anyone in. Signing out deletes the row."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

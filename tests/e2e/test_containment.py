@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from sftp_watcher import cli
 from sftp_watcher.config import LocalSourceConfig
+from sftp_watcher.observability.metrics import REGISTRY
 from sftp_watcher.sources.names import CLAIM_PREFIX, CLAIM_SUFFIX
 from sftp_watcher.state.store import Store
 from tests.servers.phonon_stub import PhononStub
@@ -61,8 +62,8 @@ def _emails_by_file(rig: Rig) -> Counter[str]:
 def test_poison_files_fail_alone_and_the_good_file_goes_through_in_the_same_poll(
     any_rig: Rig,
 ) -> None:
-    """A 5,000-digit `tel` header (int()'s digit limit) and a row over Phonon's 256 KB
-    request size raised out of the sweep: no archive, no email, the account stuck."""
+    """A row over Phonon's request size raised out of the sweep (no archive, no email, the
+    account stuck); a 5,000-digit `tel` header, which once did too, is a file rejection."""
     rig = any_rig
     digits = f"C{USER_ID}_{FLOW_ID}_upload_{tomorrow_at(9):%d%m%Y%H%M%S}.csv"
     huge_row = _name(9, 1)
@@ -71,15 +72,21 @@ def test_poison_files_fail_alone_and_the_good_file_goes_through_in_the_same_poll
     rig.drop(huge_row, f"tel1,Name\n{mobile(2)},{'x' * 300_000}\n")
     rig.drop(good, csv_text(mobile(3)))
     config = rig.write_config()
+    crashed = {"customer": "acme", "outcome": "crashed"}
+    before = REGISTRY.get_sample_value("sftp_watcher_files_total", crashed) or 0.0
     assert cli.main(["poll-once", "--config", str(config)]) == 0
+    assert REGISTRY.get_sample_value("sftp_watcher_files_total", crashed) == before + 2
     listing = rig.listing()
     assert listing["Upload"] == []
     assert listing["Success"] == [good]
     assert sorted(listing["Failure"]) == sorted([digits, huge_row])
     assert _emails_by_file(rig) == Counter({digits: 1, huge_row: 1, good: 1})
     failed = [m for m in rig.smtp.messages if "could not be processed" in _text(m)]
-    assert len(failed) == 2
-    assert all("upload id" in _text(m) for m in failed)
+    assert len(failed) == 1 and "upload id" in _text(failed[0])
+    # The 5,000-digit header is refused by the header rules themselves, as a file rejection.
+    assert any(
+        "is not allowed: the number columns are tel1..tel10" in _text(m) for m in rig.smtp.messages
+    )
     assert len(rig.phonon.accepted_calls) == 1
     # A second poll finds nothing left to do: nothing resumed, nothing emailed again.
     assert cli.main(["poll-once", "--config", str(config)]) == 0

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
-from sftp_watcher.config import ImapConfig
+from sftp_watcher.mailbox.settings import ImapConfig
 from tests.servers.sshd import _descendants, unavailable
 from tests.servers.tls import TlsCertificates, make_certificates
 
