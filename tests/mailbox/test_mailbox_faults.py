@@ -12,6 +12,7 @@ import pytest
 
 from sftp_watcher.errors import MailboxError
 from sftp_watcher.mailbox.ledger import MailMessage, MessageKey
+from sftp_watcher.poller import SweepResult
 from sftp_watcher.service import Service
 from tests.mailbox.rig import EmailRig, upload_message
 from tests.mailbox.test_crash import _poll_once
@@ -104,7 +105,7 @@ def test_replicas_on_postgresql_never_process_a_message_twice(
         assert first.email is not None and second.email is not None
         door = first.email.door
         prepare = door.prepare
-        meanwhile: list[int | None] = []
+        meanwhile: list[SweepResult | None] = []
         guard = threading.Lock()
 
         def other_replica_polls_meanwhile(key: MessageKey, raw: bytes) -> MailMessage:
@@ -117,7 +118,8 @@ def test_replicas_on_postgresql_never_process_a_message_twice(
         door.prepare = other_replica_polls_meanwhile  # type: ignore[method-assign]
         first.poll_once()
         second.poll_once()
-    assert meanwhile == [0], "the other replica drained the mailbox at the same time"
+    [other] = meanwhile
+    assert other is not None and other.processed == 0, "the other replica drained it too"
     _once(email_rig)
     assert len(email_rig.phonon.accepted_calls) == 4
     assert len(email_rig.answers()) == 4
