@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,16 +105,24 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _prepare(settings: Settings, args: argparse.Namespace) -> Settings:
-    from sftp_watcher.observability.logs import configure_logging, register_secrets
+    from sftp_watcher.observability.logs import (
+        configure_logging,
+        register_secret,
+        register_secrets,
+    )
+    from sftp_watcher.state.engine import url_passwords
 
     configure_logging(args.log_format or settings.log_format, settings.log_level)
     register_secrets(settings)
+    for password in url_passwords(settings.state_url):  # a driver's error may quote the URL
+        register_secret(password)
     return settings
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from sftp_watcher.calllist import Rules, judge_path, render_text
     from sftp_watcher.calllist.report import Outcome
+    from sftp_watcher.calllist.text import escape_json_text
 
     if args.customer:
         settings = _settings(args)
@@ -125,7 +134,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     report = judge_path(args.file, rules, datetime.now(UTC))
     if args.json:
-        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        print(escape_json_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2)))
     else:
         print(render_text(report))
     return EXIT_FAILED if report.outcome is Outcome.REJECTED else EXIT_OK
@@ -168,6 +177,12 @@ def _cmd_poll_once(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from sftp_watcher.signals import install_signal_handlers
+
+    # First of all: SIGTERM or SIGINT at any moment of start-up (configuration, secrets,
+    # migrations, scheduling) is a clean stop with exit 0, as it is once running.
+    stop = threading.Event()
+    install_signal_handlers(stop)
     from sftp_watcher.scheduler import run_service
     from sftp_watcher.service import Service
     from sftp_watcher.web.server import serving
@@ -180,6 +195,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         announce_web_user(settings)
     else:
         settings = _settings(args)
+    if stop.is_set():
+        return EXIT_OK
     _init_sentry(settings)
     try:
         # The upload page, when configured, is served by this (the parent) process.
@@ -187,10 +204,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if settings.processes > 1:
                 from sftp_watcher.processes import run_processes
 
-                run_processes(settings, log_format=args.log_format)
+                run_processes(settings, log_format=args.log_format, stop=stop)
             else:
-                with Service(settings) as service:
-                    run_service(service)
+                with Service(settings, stop=stop) as service:
+                    if not stop.is_set():
+                        run_service(service)
     finally:
         from sftp_watcher.observability.sentry import close_sentry
 
@@ -213,6 +231,7 @@ def _cmd_setup_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
+    from sftp_watcher.calllist.text import escape_json_text
     from sftp_watcher.history import history_rows, render_history
     from sftp_watcher.state.store import Store
 
@@ -222,7 +241,8 @@ def _cmd_history(args: argparse.Namespace) -> int:
         rows = history_rows(store, customer_id=args.customer, limit=args.limit)
     finally:
         store.close()
-    print(json.dumps(rows, indent=2, ensure_ascii=False) if args.json else render_history(rows))
+    dumped = escape_json_text(json.dumps(rows, indent=2, ensure_ascii=False))
+    print(dumped if args.json else render_history(rows))
     return EXIT_OK
 
 

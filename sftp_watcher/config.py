@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+import yaml
 from pydantic import (
     AfterValidator,
     Field,
@@ -35,6 +37,7 @@ from sftp_watcher.config_model import Model as _Model
 from sftp_watcher.config_model import read_secret_files as _read_secret_files
 from sftp_watcher.errors import ConfigError
 from sftp_watcher.mailbox.settings import EmailUploadConfig, check_flow_addresses
+from sftp_watcher.state.engine import masked_url
 
 DEFAULT_CONFIG_PATH = Path("config.yaml")
 CONFIG_ENV = "SFTP_WATCHER_CONFIG"
@@ -296,6 +299,9 @@ class Settings(BaseSettings):
     email: EmailConfig = EmailConfig()
     sentry_dsn: SecretStr | None = None
     metrics_port: int | None = Field(9108, ge=0, lt=65536)
+    # Loopback by default: metrics name customers; 0.0.0.0 where a scraper or probe
+    # from outside the host (a Kubernetes kubelet) must reach it.
+    metrics_host: str = "127.0.0.1"
     log_format: Literal["json", "console"] = "json"
     # Not in SPEC 7: what operators need to see idle polls (debug) or only problems.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -348,6 +354,11 @@ class Settings(BaseSettings):
             sources.append(YamlConfigSettingsSource(settings_cls))
         return tuple(sources)
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # state_url may carry the database password: every repr and str shows it masked.
+        for key, value in super().__repr_args__():
+            yield key, masked_url(value) if key == "state_url" else value
+
     def customer(self, customer_id: str) -> CustomerConfig:
         for customer in self.customers:
             if customer.id == customer_id:
@@ -389,11 +400,21 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
         settings = _FileSettings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
-    except (ValueError, OSError) as exc:  # YAML syntax errors surface as these
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError([_yaml_problem(config_path, exc)]) from None
+    except (ValueError, OSError, yaml.YAMLError) as exc:
         raise ConfigError([f"{config_path}: {exc}"]) from None
     # As plain Settings (validated already): a class made here cannot be pickled, and
     # sweep processes receive their settings pickled.
     return Settings.model_construct(settings.model_fields_set, **dict(settings))
+
+
+def _yaml_problem(path: Path, exc: yaml.MarkedYAMLError) -> str:
+    """A YAML syntax error as ``file, line L, column C: what is wrong`` (1-based, as editors)."""
+    mark = exc.problem_mark or exc.context_mark
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = " ".join(part for part in (exc.context, exc.problem) if part) or "not valid YAML"
+    return f"{path}{where}: YAML syntax error: {what}"
 
 
 def settings_from_mapping(data: dict[str, Any]) -> Settings:

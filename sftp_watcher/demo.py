@@ -18,6 +18,7 @@ import yaml
 
 from sftp_watcher.config import Settings, settings_from_mapping
 from sftp_watcher.service import Service
+from sftp_watcher.state.engine import masked_url
 from sftp_watcher.web.passwords import hash_password
 
 CUSTOMER = "demo"
@@ -169,7 +170,7 @@ def run_demo(base: Path) -> str:
     lines += [
         f"  Phonon requests:  {settings.phonon.dry_run_log}",
         f"  emails (.eml):    {settings.email.file_dir}",
-        f"  state database:   {settings.state_url}",
+        f"  state database:   {masked_url(settings.state_url)}",
         f"  history:          sftp-watcher history --config {config_path}",
         "",
     ]

@@ -7,6 +7,7 @@ an adapter catches a library's own exception.
     WatcherError
     ├── ConfigError               bad configuration; carries every problem by key path
     ├── FileRejected              a call-list file breaks a file rule (SPEC 2, 4)
+    │   ├── RecordLimit           more than max_rows records: reading stopped there
     │   └── FileNameError         the name does not follow the grammar of SPEC 2
     ├── SourceError               SFTP server or local folder
     │   ├── SourceUnavailable     cannot connect / connection lost (retryable)
@@ -59,6 +60,16 @@ class FileRejected(WatcherError):
         self.reason = reason
         self.file = file
         super().__init__(reason)
+
+
+class RecordLimit(FileRejected):
+    """More records than one upload may hold, found while reading (SPEC 4: reading stops).
+
+    The reader knows neither the limit's name nor the other members: the caller words it.
+    """
+
+    def __init__(self, member: str | None) -> None:
+        super().__init__("too many records", file=member)
 
 
 class FileNameError(FileRejected):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sftp_watcher.calllist.text import escape_terminal
 from sftp_watcher.state.store import Store
 
 
@@ -57,8 +58,10 @@ def render_history(rows: list[dict[str, Any]]) -> str:
                 (row["reason"] or "")[:60],
             )
         )
-    widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
+    # File names and reasons are the customer's: escaped before they reach a terminal.
+    shown = [[escape_terminal(str(cell)) for cell in line] for line in table]
+    widths = [max(len(line[i]) for line in shown) for i in range(len(header))]
     return "\n".join(
-        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in table
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in shown
     )

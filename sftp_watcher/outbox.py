@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 import structlog
@@ -16,7 +16,8 @@ from sftp_watcher.errors import MailError, StateError
 from sftp_watcher.notify.send import MailPool, MailSender, MailSession
 from sftp_watcher.observability import metrics
 from sftp_watcher.pipeline import Clock, utc_now
-from sftp_watcher.state.models import OutboxEmail
+from sftp_watcher.state.locks import AccountLocks
+from sftp_watcher.state.models import EmailStatus, OutboxEmail
 from sftp_watcher.state.store import QueuedEmail, Store
 
 log = structlog.get_logger("sftp_watcher.outbox")
@@ -31,7 +32,9 @@ class Outbox:
     leftovers).
 
     Two senders never take the same email: within the process an email being sent is
-    reserved here; across replicas (PostgreSQL) its row is locked while it is sent.
+    reserved here; across replicas (PostgreSQL) its row is locked while it is sent; across
+    processes sharing a SQLite file (``locks``) an email is flushed under its account's
+    lock, so never while another process's sweep of that account may be sending it.
     """
 
     store: Store
@@ -40,6 +43,7 @@ class Outbox:
     # Only these customers' emails are flushed (None: every email), when other processes
     # flush the others'.
     customers: Collection[str] | None = None
+    locks: AccountLocks | None = None
     _down: bool = False  # the mail server
     _state_down: bool = False  # the state database
     _sending: set[str] = field(default_factory=set, init=False)  # reserved: being sent
@@ -115,14 +119,39 @@ class Outbox:
             # Registered first, so it runs last: after the attempt is recorded.
             stack.callback(self._release, reserved)
             with self._guard:  # look up and reserve at once, or two threads could pick one
-                claim = self.store.claim_due_email(
-                    self.clock(), skip=self._sending, customers=self.customers
-                )
-                queued = stack.enter_context(claim)
+                queued = self._claim_free(stack)
                 if queued is not None:
                     reserved.append(queued.upload_id)
                     self._sending.add(queued.upload_id)
             yield queued
+
+    def _claim_free(self, stack: ExitStack) -> OutboxEmail | None:
+        """The oldest due email, its claim entered on ``stack``. On SQLite, of an account
+        whose lock this flush holds (entered on ``stack`` before the claim, so released
+        after the attempt is recorded), read again under the lock: a sweep that held it
+        may have sent the email since."""
+        passed: set[str] = set()
+        while True:
+            claim = self.store.claim_due_email(
+                self.clock(), skip=self._sending | passed, customers=self.customers
+            )
+            queued = claim.__enter__()
+            if queued is None or self.locks is None or self.store.shared:
+                stack.push(claim.__exit__)
+                return queued
+            attempt = ExitStack()
+            upload = self.store.get(queued.upload_id)
+            customer = upload.customer_id if upload is not None else ""
+            if attempt.enter_context(self.locks.hold(customer)) and _still_due(
+                self.store.email_for(queued.upload_id), self.clock()
+            ):
+                attempt.push(claim.__exit__)
+                stack.enter_context(attempt.pop_all())
+                return queued
+            # Left as it is (not recorded): another process has its account in hand.
+            claim.__exit__(_Passed, _Passed(), None)
+            attempt.close()
+            passed.add(queued.upload_id)
 
     def _release(self, reserved: list[str]) -> None:
         with self._guard:
@@ -163,6 +192,18 @@ class Outbox:
         self._down = False
         log.info("email.sent", upload_id=upload_id, message_id=message_id)
         return True
+
+
+class _Passed(Exception):
+    """Thrown into a claim to leave its email unrecorded."""
+
+
+def _still_due(email: OutboxEmail | None, now: datetime) -> bool:
+    return (
+        email is not None
+        and email.status == EmailStatus.PENDING.value
+        and email.next_attempt_at <= now
+    )
 
 
 def _left_to_flush(_email: QueuedEmail) -> None:

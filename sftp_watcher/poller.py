@@ -25,6 +25,7 @@ from sftp_watcher.naming import is_not_ready_name, parse_upload_name
 from sftp_watcher.observability import metrics
 from sftp_watcher.phonon import Trigger
 from sftp_watcher.pipeline import Clock, Handover, Pipeline, utc_now
+from sftp_watcher.retention import expire_archives
 from sftp_watcher.sources.base import Entry, Folder, Source
 from sftp_watcher.sources.names import parse_claim_name
 from sftp_watcher.state.locks import AccountLocks
@@ -174,6 +175,10 @@ class Account:
 
     def close(self) -> None:
         self.source.close()
+
+    def expire(self) -> int:
+        """Delete archived files past ``retention_days`` (SPEC 3); how many."""
+        return expire_archives(self)
 
     def _sweep_locked(self) -> SweepResult:
         self.source.open()

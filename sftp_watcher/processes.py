@@ -6,7 +6,7 @@ however many it has. With ``processes: N`` the replica starts N children, each t
 service (scheduler, SFTP sessions, Phonon and mail connections) for a share of the
 accounts, and stays their supervisor:
 
-- SQLite: the accounts are dealt out to the children (``shares``, which also divides
+- SQLite: the accounts are dealt out to the children (``sftp_watcher.shares``, which divides
   each SFTP server's session cap among them); each child flushes only its accounts'
   emails, so no two children ever touch one account or one email.
 - PostgreSQL, ``run``: each child is a replica of its own (a membership slot), so the
@@ -28,17 +28,22 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Literal
 
 import structlog
 
-from sftp_watcher.config import CustomerConfig, Settings, SftpSourceConfig
+from sftp_watcher.config import Settings
 from sftp_watcher.errors import ConfigError, SourceError, StateError, WatcherError
+from sftp_watcher.passes import PassResult, pending_emails
+from sftp_watcher.shares import Share, shares
+
+# The service's modules are imported inside the functions that use them: a child imports
+# this module before anything else, and must tie its life to its parent's
+# (``_die_with``) before the second or two that importing the service takes.
 
 log = structlog.get_logger("sftp_watcher.processes")
 
@@ -54,74 +59,6 @@ KILL_GRACE_SECONDS = 5.0
 _PR_SET_PDEATHSIG = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Share:
-    """Child ``index``'s accounts (and, on SQLite, their emails), and its part of each
-    SFTP server's ``max_sessions_per_host``."""
-
-    index: int
-    customers: frozenset[str]
-    sessions: Mapping[tuple[str, int], int]  # (host, port) -> this child's session cap
-
-    def owns(self, customer_id: str) -> bool:
-        return customer_id in self.customers
-
-    def customer(self, customer: CustomerConfig) -> CustomerConfig:
-        """``customer`` as this child runs it: with its part of the server's sessions."""
-        source = customer.source
-        if not isinstance(source, SftpSourceConfig):
-            return customer
-        cap = self.sessions[_server(source)]
-        return customer.model_copy(
-            update={"source": source.model_copy(update={"max_sessions_per_host": cap})}
-        )
-
-
-def shares(settings: Settings) -> list[Share]:
-    """The accounts dealt out as evenly as they go, server by server.
-
-    A server's sessions are capped (``max_sessions_per_host``) for all the children
-    together, so its accounts go to at most that many children, and the cap is divided
-    among them. A restart deals the accounts again: nothing needs the stable division
-    of the replicas' rendezvous hashing.
-    """
-    count = settings.processes
-    dealt: list[list[str]] = [[] for _ in range(count)]
-    sessions: list[dict[tuple[str, int], int]] = [{} for _ in range(count)]
-    groups: dict[tuple[str, int] | str, list[CustomerConfig]] = {}
-    for customer in settings.customers:
-        source = customer.source
-        key = _server(source) if isinstance(source, SftpSourceConfig) else customer.id
-        groups.setdefault(key, []).append(customer)
-    caps = {key: _session_cap(members) for key, members in groups.items()}
-    spreads = {key: min(count, caps[key], len(members)) for key, members in groups.items()}
-    # The servers spread over the fewest children first, then the biggest; each account
-    # to the chosen child with the fewest accounts so far.
-    for key in sorted(groups, key=lambda k: (spreads[k], -len(groups[k]))):
-        cap, spread = caps[key], spreads[key]
-        children = sorted(range(count), key=lambda i: len(dealt[i]))[:spread]
-        for member in groups[key]:
-            dealt[min(children, key=lambda i: len(dealt[i]))].append(member.id)
-        if isinstance(key, tuple):
-            for k, child in enumerate(children):
-                sessions[child][key] = cap // spread + (k < cap % spread)
-    # No process without accounts (more processes than accounts, or few sessions).
-    given = [Share(i, frozenset(dealt[i]), sessions[i]) for i in range(count) if dealt[i]]
-    return given or [Share(0, frozenset(), {})]
-
-
-def _server(source: SftpSourceConfig) -> tuple[str, int]:
-    return source.host.lower(), source.port
-
-
-def _session_cap(members: list[CustomerConfig]) -> int:
-    """The sessions one server takes (no cap on a local folder: one per account)."""
-    caps = [
-        m.source.max_sessions_per_host for m in members if isinstance(m.source, SftpSourceConfig)
-    ]
-    return min(caps, default=len(members))
-
-
 def _spawn() -> Any:
     # spawn, not fork: the parent may already run threads (a forked lock stays locked).
     return multiprocessing.get_context("spawn")
@@ -134,6 +71,7 @@ class SweepProcesses:
     """``settings.processes`` children kept warm for passes: ``poll_once`` as ``Service``'s."""
 
     def __init__(self, settings: Settings, *, log_format: LogFormat | None = None) -> None:
+
         from sftp_watcher.state.store import Store
 
         self.settings = settings
@@ -162,9 +100,8 @@ class SweepProcesses:
     def pids(self) -> list[int]:
         return [p.pid for _, p, _ in self._children if p.pid is not None]
 
-    def poll_once(self, customer_id: str | None = None) -> Any:
+    def poll_once(self, customer_id: str | None = None) -> PassResult:
         """One pass of every (or one) account over the children; the merged ``PassResult``."""
-        from sftp_watcher.service import PassResult, pending_emails
 
         if customer_id is not None:
             self.settings.customer(customer_id)  # raises ConfigError for an unknown one
@@ -175,7 +112,7 @@ class SweepProcesses:
         ]
         for _, ours in asked:
             ours.send(("poll", customer_id))
-        results = [_expect(ours, process, "result") for process, ours in asked]
+        results: list[PassResult] = [_expect(ours, process, "result") for process, ours in asked]
         by_customer = {s.customer: s for r in results for s in r.sweeps}
         sweeps = tuple(by_customer[c.id] for c in self.settings.customers if c.id in by_customer)
         return PassResult(sweeps, sum(r.emails_sent for r in results), pending_emails(self._store))
@@ -254,13 +191,18 @@ def _portable(exc: WatcherError) -> WatcherError:
 # -- run ----------------------------------------------------------------------------------
 
 
-def run_processes(settings: Settings, *, log_format: LogFormat | None = None) -> None:
-    """`run` over ``settings.processes`` children until SIGTERM/SIGINT."""
+def run_processes(
+    settings: Settings,
+    *,
+    log_format: LogFormat | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """`run` over ``settings.processes`` children until SIGTERM/SIGINT (or ``stop``)."""
     from sftp_watcher.observability.health import HealthServer
-    from sftp_watcher.scheduler import install_signal_handlers
+    from sftp_watcher.signals import install_signal_handlers
     from sftp_watcher.state.store import Store
 
-    stop = threading.Event()
+    stop = stop if stop is not None else threading.Event()
     install_signal_handlers(stop)
     with ExitStack() as stack:
         metrics_dir = stack.enter_context(_multiprocess_metrics())
@@ -277,7 +219,7 @@ def run_processes(settings: Settings, *, log_format: LogFormat | None = None) ->
         if settings.metrics_port is not None:
             server = HealthServer(
                 port=settings.metrics_port,
-                host="0.0.0.0",  # noqa: S104
+                host=settings.metrics_host,
                 registry=_merged_registry(metrics_dir),
             )
             server.add_check("state database reachable", store.ping)
@@ -347,13 +289,18 @@ class _Child:
 def _run_child(
     settings: Settings, share: Share | None, log_format: LogFormat | None, parent: int
 ) -> None:
+    from sftp_watcher.signals import install_signal_handlers
+
+    stop = threading.Event()
+    install_signal_handlers(stop)  # the parent's SIGTERM may come during start-up
+    _become_child(settings, log_format, parent)
     from sftp_watcher.scheduler import run_service
     from sftp_watcher.service import Service
 
-    _become_child(settings, log_format, parent)
     try:
-        with Service(settings, share=share) as service:
-            run_service(service, health=False)
+        with Service(settings, share=share, stop=stop) as service:
+            if not stop.is_set():
+                run_service(service, health=False)
     except WatcherError as exc:
         log.error("process.failed", error=str(exc))
         sys.exit(1)

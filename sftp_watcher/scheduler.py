@@ -1,31 +1,33 @@
 """`sftp-watcher run`: APScheduler jobs per account, local-folder watchers, clean shutdown.
 
-One interval job per account (never two runs of one account at once, jittered so
-hundreds of accounts do not poll in lockstep), `workers` accounts at a time, plus the
-outbox and retention jobs. SIGTERM stops new work, lets the file in hand finish
-within ``shutdown_deadline_seconds`` and returns normally (exit 0).
+One job per account, run every ``poll_interval_seconds`` at a phase of its own (so
+hundreds of accounts do not poll in lockstep; never two runs of one account at once),
+`workers` accounts at a time, plus the outbox and retention jobs. SIGTERM stops new
+work, lets the file in hand finish within ``shutdown_deadline_seconds`` and returns
+normally (exit 0).
 """
 
 from __future__ import annotations
 
-import signal
+import hashlib
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from types import FrameType
 
 import structlog
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 
 from sftp_watcher.config import LocalSourceConfig
 from sftp_watcher.observability.health import HealthServer
 from sftp_watcher.poller import Account
 from sftp_watcher.retention import sweep_retention
 from sftp_watcher.service import Service
+from sftp_watcher.signals import install_signal_handlers
 from sftp_watcher.sources.local import watch_upload
 from sftp_watcher.state.membership import Membership
 
@@ -65,9 +67,7 @@ def run_service(service: Service, *, health: bool = True) -> None:
         for account in service.accounts.values():
             scheduler.add_job(
                 sweep_job(scheduler, account, wakes, membership),
-                "interval",
-                seconds=settings.poll_interval_seconds,
-                jitter=min(settings.poll_interval_seconds / 4, 30),
+                poll_trigger(account.customer.id, settings.poll_interval_seconds),
                 id=_job_id(account.customer.id),
                 next_run_time=now,  # first sweep at once: resumes unfinished uploads
             )
@@ -81,13 +81,14 @@ def run_service(service: Service, *, health: bool = True) -> None:
         scheduler.add_job(
             sweep_retention,
             "interval",
-            args=[service],
+            # A replica expires only the accounts it owns.
+            args=[service.accounts.values(), membership.owns],
             seconds=RETENTION_INTERVAL_SECONDS,
             id="retention",
             next_run_time=now,
         )
         if health and settings.metrics_port is not None:
-            server = HealthServer(port=settings.metrics_port, host="0.0.0.0")  # noqa: S104
+            server = HealthServer(port=settings.metrics_port, host=settings.metrics_host)
             server.add_check("state database reachable", service.store.ping)
             server.add_check("scheduler running", lambda: scheduler.running)
             server.start()
@@ -113,6 +114,55 @@ def run_service(service: Service, *, health: bool = True) -> None:
             pass
         log.info("service.stopping")
     log.info("service.stopped")
+
+
+class PhaseTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler has no type hints
+    """Fires every ``interval`` seconds at ``offset`` seconds into each interval (counted
+    from the epoch): one interval apart, whenever the job last ran.
+
+    APScheduler's interval trigger adds its jitter to the previous fire time, already
+    jittered, so the gaps wander (60 to 75 s for 60 s and a 15 s jitter); here the jitter
+    is each account's fixed phase. A run moved earlier (a watcher's wake-up) is followed
+    by the next point of the same grid. Whole microseconds: no rounding ever repeats a
+    fire time.
+    """
+
+    def __init__(self, interval: float, offset: float) -> None:
+        self.interval_us = max(round(interval * 1_000_000), 1)
+        self.offset_us = round(offset * 1_000_000) % self.interval_us
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        if previous_fire_time is None:
+            # The first point at or after now.
+            ticks = -((self.offset_us - _micros(now)) // self.interval_us)
+        else:
+            ticks = (_micros(previous_fire_time) - self.offset_us) // self.interval_us + 1
+        return _EPOCH + timedelta(microseconds=ticks * self.interval_us + self.offset_us)
+
+    def __repr__(self) -> str:
+        return (
+            f"PhaseTrigger(interval={self.interval_us / 1e6:g}s, offset={self.offset_us / 1e6:g}s)"
+        )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def phase(customer_id: str, interval: float) -> float:
+    """The account's fixed offset within the interval, the same in every process and
+    replica (a hash of its id), spread evenly over the accounts."""
+    fraction = int.from_bytes(hashlib.sha256(customer_id.encode()).digest()[:8], "big") / 2**64
+    return fraction * interval
+
+
+def poll_trigger(customer_id: str, interval: float) -> PhaseTrigger:
+    return PhaseTrigger(interval, phase(customer_id, interval))
 
 
 class Wakes:
@@ -205,15 +255,3 @@ def _shutdown(scheduler: BackgroundScheduler, service: Service) -> None:
             deadline_s=service.settings.shutdown_deadline_seconds,
             message="the file in hand did not finish in time; it resumes on the next start",
         )
-
-
-def install_signal_handlers(stop: threading.Event) -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("service.signal", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 import structlog
 
@@ -20,30 +20,18 @@ from sftp_watcher.errors import ConfigError, MailboxError, StateError
 from sftp_watcher.mailbox.channel import EmailChannel
 from sftp_watcher.notify.send import make_sender
 from sftp_watcher.outbox import Outbox
+from sftp_watcher.passes import PassResult, pending_emails
 from sftp_watcher.phonon import make_client
 from sftp_watcher.pipeline import Clock, utc_now
 from sftp_watcher.poller import Account, SweepResult
+from sftp_watcher.shares import Share
 from sftp_watcher.sources import source_for
 from sftp_watcher.state.locks import AccountLocks
 from sftp_watcher.state.store import Store
 
-if TYPE_CHECKING:
-    from sftp_watcher.processes import Share
-
 log = structlog.get_logger("sftp_watcher.service")
 
 MAILBOX = "mailbox"  # the email channel's line in a pass's results
-
-
-@dataclass(frozen=True, slots=True)
-class PassResult:
-    sweeps: tuple[SweepResult, ...]
-    emails_sent: int  # by the sweeps and the outbox, during the pass
-    emails_pending: int | None  # None: the state database could not be asked
-
-    @property
-    def unreachable(self) -> tuple[SweepResult, ...]:
-        return tuple(s for s in self.sweeps if s.error is not None)
 
 
 def _has_slot_for_each(customer: CustomerConfig, customers: list[CustomerConfig]) -> bool:
@@ -89,9 +77,9 @@ class Service:
             # its own accounts' emails (PostgreSQL's SKIP LOCKED divides them anyway).
             mine = self.share.customers if self.share and not self.store.shared else None
             sender = make_sender(self.settings.email)
-            self.outbox = Outbox(self.store, sender, self.clock, customers=mine)
-            self._stack.callback(self.outbox.close)
             self.locks = AccountLocks(self.store.engine)
+            self.outbox = Outbox(self.store, sender, self.clock, customers=mine, locks=self.locks)
+            self._stack.callback(self.outbox.close)
             self.accounts = {c.id: self._account(c, customers) for c in customers}
             self.email = self._email_channel()
         except BaseException:
@@ -181,12 +169,3 @@ class Service:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def pending_emails(store: Store) -> int | None:
-    """The emails still to send after a pass, or None when the database is out of reach
-    (the sweeps and the outbox said so)."""
-    try:
-        return store.pending_email_count()
-    except StateError:
-        return None

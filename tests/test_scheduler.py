@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -13,7 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from sftp_watcher.poller import SweepResult
-from sftp_watcher.scheduler import Wakes, sweep_job
+from sftp_watcher.scheduler import Wakes, phase, poll_trigger, sweep_job
 
 WAIT = 20.0  # seconds; the interval below is an hour, so only a wake-up can be this quick
 
@@ -113,3 +115,33 @@ def test_an_account_another_replica_owns_is_left_to_it_and_its_session_released(
 
     sweep_job(scheduler, account, wakes, Replicas(mine=True))()  # type: ignore[arg-type]
     assert (account.sweeps, account.closes) == (1, 1)
+
+
+def test_an_accounts_polls_come_one_interval_apart_at_its_own_phase() -> None:
+    """APScheduler's jitter is added to the previous, already jittered fire time (gaps of
+    60 to 75 s for 60 s); the phase is fixed instead, and the gaps are the interval."""
+    interval = 60.0
+    now = datetime(2026, 2, 8, 21, 12, 7, 123456, tzinfo=UTC)
+    trigger = poll_trigger("acme", interval)
+    fire = trigger.get_next_fire_time(None, now)
+    assert fire is not None and now <= fire < now + timedelta(seconds=interval)
+    times = [fire]
+    for _ in range(500):
+        fire = trigger.get_next_fire_time(fire, fire)
+        times.append(fire)
+    gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(times)}
+    assert gaps == {interval}
+    offset = phase("acme", interval)
+    assert all(abs(t.timestamp() % interval - offset) < 1e-3 for t in times)
+    # After a run moved earlier (a wake-up), the next run is on the same grid.
+    woken = times[3] - timedelta(seconds=17)
+    assert trigger.get_next_fire_time(woken, woken) == times[3]
+
+
+def test_accounts_are_spread_over_the_interval_and_keep_their_phase() -> None:
+    phases = [phase(f"customer{i}", 60.0) for i in range(1000)]
+    assert all(0 <= p < 60 for p in phases)
+    # Spread: every tenth of the interval holds some accounts, none most of them.
+    tenths = Counter(int(p // 6) for p in phases)
+    assert len(tenths) == 10 and max(tenths.values()) < 200
+    assert phase("acme", 60.0) == phase("acme", 60.0), "the same in every process"

@@ -8,8 +8,10 @@ import io
 from sftp_watcher.calllist.report import Report
 
 # A cell starting with one of these is a formula to Excel (CSV injection): an apostrophe
-# in front makes it text, and Excel hides the apostrophe.
+# in front makes it text, and Excel hides the apostrophe. Spreadsheets skip leading
+# whitespace and control characters (NUL included) before looking, so does this.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_SKIPPED = "".join(chr(c) for c in range(0x21)) + "\x7f\u00a0\u2028\u2029\ufeff"
 
 
 def errors_csv(report: Report) -> bytes:
@@ -31,4 +33,6 @@ def errors_csv(report: Report) -> bytes:
 
 
 def _neutralise(cell: str) -> str:
-    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+    if cell.startswith(_FORMULA_STARTS) or cell.lstrip(_SKIPPED).startswith(_FORMULA_STARTS):
+        return "'" + cell
+    return cell

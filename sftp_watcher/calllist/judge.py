@@ -16,14 +16,14 @@ from pathlib import Path
 
 from sftp_watcher.calllist.headers import Columns, check_variables, map_columns
 from sftp_watcher.calllist.numbers import NumberJudge
-from sftp_watcher.calllist.reader import Sheet, read_sheet
+from sftp_watcher.calllist.reader import Sheet
 from sftp_watcher.calllist.records import CallRecords
 from sftp_watcher.calllist.report import Outcome, Report
 from sftp_watcher.calllist.rows import RowJudge
 from sftp_watcher.calllist.rules import Rules
+from sftp_watcher.calllist.sheets import read_sheets
 from sftp_watcher.calllist.text import quoted
 from sftp_watcher.calllist.times import StartTimeJudge
-from sftp_watcher.calllist.zipfiles import read_members
 from sftp_watcher.errors import FileNameError, FileRejected
 from sftp_watcher.naming import UploadName, parse_upload_name
 
@@ -117,9 +117,7 @@ def _too_big(size: int, limit: int) -> str:
 
 
 def _sheets(upload: UploadName, data: bytes, rules: Rules) -> list[Sheet]:
-    if upload.extension == "csv":
-        return [read_sheet(data)]
-    return [read_sheet(m.data, m.name) for m in read_members(data, rules.limits)]
+    return read_sheets(upload.extension, data, rules.limits)
 
 
 def _prepare(sheet: Sheet) -> _Prepared:

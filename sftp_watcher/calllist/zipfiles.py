@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -30,11 +31,20 @@ class Member:
 
 def read_members(data: bytes, limits: Limits) -> list[Member]:
     """The .csv members in archive order; ``FileRejected`` rejects the whole zip."""
+    return list(iter_members(data, limits))
+
+
+def iter_members(data: bytes, limits: Limits) -> Iterator[Member]:
+    """The .csv members in archive order, each inflated only when asked for.
+
+    The directory is checked whole before the first member is inflated; a reader that
+    stops early (too many records) never inflates the rest.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = [info for info in archive.infolist() if not _ignored(info)]
             _check_entries(infos, limits)
-            return _inflate(archive, infos, limits)
+            yield from _inflate(archive, infos, limits)
     except _CORRUPT as exc:
         raise FileRejected(
             f"the zip file is damaged and cannot be opened ({exc}): create it again"
@@ -74,10 +84,9 @@ def _check_entries(infos: list[zipfile.ZipInfo], limits: Limits) -> None:
 
 def _inflate(
     archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Limits
-) -> list[Member]:
+) -> Iterator[Member]:
     compressed_total = sum(max(info.compress_size, 1) for info in infos)
     total = 0
-    members = []
     for info in infos:
         member_limit = min(limits.max_file_bytes, limits.max_zip_ratio * max(info.compress_size, 1))
         chunks = []
@@ -96,8 +105,7 @@ def _inflate(
                 if total > limits.max_zip_ratio * compressed_total:
                     raise FileRejected(_ratio_exceeded(limits))
                 chunks.append(chunk)
-        members.append(Member(name=info.filename, data=b"".join(chunks)))
-    return members
+        yield Member(name=info.filename, data=b"".join(chunks))
 
 
 def _member_too_big(info: zipfile.ZipInfo, limits: Limits) -> str:

@@ -5,13 +5,16 @@ Served from a daemon thread so that a stuck poll never hides the metrics that wo
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -19,10 +22,19 @@ from sftp_watcher.errors import ConfigError
 from sftp_watcher.observability import metrics
 from sftp_watcher.observability.logs import get_logger, scrub_text
 
-# Probes and Prometheus come from outside the host or pod, so listen on every interface
-# unless the caller narrows it.
-DEFAULT_HOST = "0.0.0.0"  # noqa: S104
+# Loopback unless configured (metrics_host): metrics name customers, and nothing on this
+# port needs to be reachable from elsewhere unless a scraper or probe is.
+DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9108
+# A client that sends nothing for this long is dropped: a half-sent request must not
+# hold a handler thread for ever.
+REQUEST_TIMEOUT_SECONDS = 5.0
+# And however it trickles: a connection still open this long after it was accepted is
+# cut (a request sent a byte every few seconds would otherwise never time out).
+CONNECTION_DEADLINE_SECONDS = 15.0
+# Connections served at once; beyond it a connection is closed at once, unanswered, so
+# that a flood costs no more than this many threads.
+MAX_HANDLERS = 32
 
 # A check passes by returning True; False or an exception fails it.
 ReadinessCheck = Callable[[], bool]
@@ -32,16 +44,58 @@ log = get_logger(__name__)
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Finished handler threads are not kept for joining: each would be a leak.
+    block_on_close = False
+    # socketserver's 5 made a burst of connections wait for SYN retries before being
+    # accepted, and so refused or served.
+    request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], owner: HealthServer) -> None:
+    def __init__(self, address: tuple[str, int], owner: HealthServer, max_handlers: int) -> None:
         self.owner = owner
+        self._slots = threading.BoundedSemaphore(max_handlers)
+        self._open: dict[socket.socket, float] = {}  # served connections, by accept time
+        self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def service_actions(self) -> None:
+        """Called by ``serve_forever`` between polls: cuts connections past their deadline."""
+        cutoff = time.monotonic() - CONNECTION_DEADLINE_SECONDS
+        with self._open_lock:
+            late = [sock for sock, since in self._open.items() if since < cutoff]
+        for sock in late:
+            with contextlib.suppress(OSError):  # closed meanwhile
+                sock.shutdown(socket.SHUT_RDWR)  # its handler's read or write ends
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            metrics.record_health_refused()
+            self.shutdown_request(request)
+            return
+        with self._open_lock:
+            self._open[request] = time.monotonic()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._forget(request)  # no thread started: give the slot back
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._forget(request)
+
+    def _forget(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.pop(request, None)
+        self._slots.release()
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "sftp-watcher"
     sys_version = ""
+    timeout = REQUEST_TIMEOUT_SECONDS  # StreamRequestHandler sets it on the socket
 
     def do_GET(self) -> None:  # the name http.server dispatches to
         path = self.path.split("?", 1)[0]
@@ -82,8 +136,10 @@ class HealthServer:
         port: int = DEFAULT_PORT,
         *,
         registry: CollectorRegistry = metrics.REGISTRY,
+        max_handlers: int = MAX_HANDLERS,
     ) -> None:
         self.host = host
+        self.max_handlers = max_handlers
         self.port = port
         self.registry = registry
         self._checks: dict[str, ReadinessCheck] = {}
@@ -127,7 +183,7 @@ class HealthServer:
         if self._server is not None:
             return
         try:
-            server = _Server((self.host, self.port), self)
+            server = _Server((self.host, self.port), self, self.max_handlers)
         except OSError as exc:
             raise ConfigError(
                 [f"metrics_port: cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"]

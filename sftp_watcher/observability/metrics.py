@@ -78,6 +78,11 @@ EMAIL_QUEUE_DEPTH = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livemostrecent",  # every process counts the whole outbox
 )
+HEALTH_REFUSED = Counter(
+    "sftp_watcher_health_connections_refused_total",
+    "Connections to the metrics/health port closed unanswered: every handler was busy.",
+    registry=REGISTRY,
+)
 
 # The email channel (SPEC 11).
 EMAIL_MESSAGES = Counter(
@@ -139,6 +144,10 @@ def record_email(result: str) -> None:
 
 def set_email_queue_depth(depth: int) -> None:
     EMAIL_QUEUE_DEPTH.set(depth)
+
+
+def record_health_refused() -> None:
+    HEALTH_REFUSED.inc()
 
 
 def exposition() -> bytes:

@@ -35,6 +35,10 @@ CONNECTION_CHECKS = ("dns", "tcp", "ssh", "host key", "authentication", "sftp se
 MISMATCH_FIX = (
     "Do not connect; confirm the new key with the customer out of band before changing host_key."
 )
+UNVERIFIED_FIX = (
+    "Confirm the host key's fingerprint with the customer, pin the key line the host key "
+    "check shows (source.host_key), then run setup-test again."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +49,17 @@ class Connection:
     sftp: paramiko.SFTPClient | None
     server_version: str | None
     unusable_because: str
+    fix: str = ""  # for the checks skipped because of it
 
 
 def check_connection(config: SftpSourceConfig, *, customer: str, stack: ExitStack) -> Connection:
     """Connect step by step; whatever is opened is closed by ``stack``."""
     checks: list[Check] = []
 
-    def stop(reason: str) -> Connection:
+    def stop(reason: str, fix: str = "") -> Connection:
         done = {c.name for c in checks}
-        skipped = [Check.skipped(n, reason) for n in CONNECTION_CHECKS if n not in done]
-        return Connection((*checks, *skipped), None, None, reason)
+        skipped = [Check.skipped(n, reason, fix) for n in CONNECTION_CHECKS if n not in done]
+        return Connection((*checks, *skipped), None, None, reason, fix)
 
     transport, unreachable = _reach(config, customer, stack, checks)
     if transport is None:
@@ -62,15 +67,18 @@ def check_connection(config: SftpSourceConfig, *, customer: str, stack: ExitStac
     host_key, mismatch = _host_key(transport.get_remote_server_key(), config, customer)
     checks.append(host_key)
     if mismatch:
-        return stop("HOST KEY MISMATCH: we do not log in to a server that may be an impostor")
-    if host_key.status is Status.FAIL and config.password is not None:
-        # An unverified server must not see the password; a key login reveals no secret.
-        if config.private_key is None:
-            return stop(
-                "the password is not sent to a server whose host key is not pinned yet: "
-                "pin the key, then run setup-test again"
-            )
-        config = config.model_copy(update={"password": None})
+        return stop(
+            "HOST KEY MISMATCH: we do not log in to a server that may be an impostor",
+            MISMATCH_FIX,
+        )
+    if host_key.status is Status.FAIL:
+        # SPEC 10: an unverified server sees no password and no key (a man in the middle
+        # would take the password, or learn which key the account accepts).
+        return stop(
+            "not logged in: neither the password nor the key is sent to a server whose "
+            "host key is not verified",
+            UNVERIFIED_FIX,
+        )
     login = _authenticate(transport, config, customer)
     checks.append(login)
     if login.status is Status.FAIL:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from sftp_watcher.calllist.text import escape_terminal
+
 
 class Status(StrEnum):
     PASS = "pass"  # noqa: S105 - a check status, not a password
@@ -40,8 +42,8 @@ class Check:
         return cls(name, Status.WARN, detail, fix)
 
     @classmethod
-    def skipped(cls, name: str, reason: str) -> Check:
-        return cls(name, Status.SKIP, reason)
+    def skipped(cls, name: str, reason: str, fix: str = "") -> Check:
+        return cls(name, Status.SKIP, reason, fix)
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -89,4 +91,5 @@ class SetupReport:
             lines.append(f"{_MARKS[check.status]} {check.name.ljust(width)}  {check.detail}")
             if check.fix and check.status in {Status.FAIL, Status.WARN}:
                 lines.append(f"    fix: {check.fix}")
-        return "\n".join(lines)
+        # Server banners and error texts are not ours: escaped, line breaks kept.
+        return "\n".join(escape_terminal(line) for line in "\n".join(lines).split("\n"))

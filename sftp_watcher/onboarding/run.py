@@ -97,7 +97,8 @@ def _source_checks(
         if connection.sftp is None:
             reason = connection.unusable_because
             names = [f"folder {s.label}" for s in specs] + [f"permissions {s.label}" for s in specs]
-            return [*checks, *(Check.skipped(n, reason) for n in [*names, PROFILE])]
+            skipped = [Check.skipped(n, reason, connection.fix) for n in [*names, PROFILE]]
+            return [*checks, *skipped]
         where = f"{source.host}:{source.port}"
         remote = SftpRemote(connection.sftp, where=where, customer=customer.id)
         folder_checks, seen = _folder_checks(remote, specs, create=create_folders, sftp=True)

@@ -81,13 +81,12 @@ def build_batches(
     """Split ``records`` greedily into request bodies of at most ``max_calls`` and ``max_bytes``.
 
     Each call is encoded once and its size measured, so building is linear in the
-    number of records. Members of a zip are numbered in order of first appearance.
+    number of records. Members of a zip (with valid records) are numbered in order.
     A single call that alone exceeds ``max_bytes`` raises ``PhononRejected``; with
     Phonon's 256,000-byte limit that would take kilobytes of variables in one row.
     """
     prefix = _envelope(flow, calls=[]).removesuffix(b"]}")
     suffix = b"]}"
-    members: dict[str | None, int] = {}
     batches: list[Batch] = []
     calls: list[bytes] = []
     ids: list[str] = []
@@ -103,8 +102,14 @@ def build_batches(
         lines.clear()
         size = len(prefix) + len(suffix)
 
+    member_index = -1
+    previous: CallRecord | None = None
     for record in records:
-        member_index = members.setdefault(record.member, len(members))
+        # A zip may hold two members of one name: one starts where the name changes or
+        # the lines start again, so that each is numbered by its position.
+        if previous is None or record.member != previous.member or record.line <= previous.line:
+            member_index += 1
+        previous = record
         ident = client_identifier(upload_id, record, member_index)
         encoded = _encode(_call(ident, record))
         if len(prefix) + len(encoded) + len(suffix) > max_bytes:

@@ -7,6 +7,7 @@ the plain SFTPv3 ones every server offers, so behaviour is the same on all of th
 
 from __future__ import annotations
 
+import stat
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,6 +32,19 @@ class Entry:
     size: int
     mtime: float  # seconds since the epoch, as the server reports it
     kind: EntryKind
+
+
+def describe_mode(mode: int) -> str:
+    """What a file of ``mode`` is, for a customer: "a symbolic link", "a FIFO"..."""
+    kinds = (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    )
+    return next((text for test, text in kinds if test(mode)), "not a plain file")
 
 
 class Source(ABC):

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import BinaryIO
 
 import structlog
 from watchdog.events import (
@@ -29,7 +30,7 @@ from sftp_watcher.errors import (
     RemoteOperationFailed,
     SourceUnavailable,
 )
-from sftp_watcher.sources.base import Entry, EntryKind, Folder, Source
+from sftp_watcher.sources.base import Entry, EntryKind, Folder, Source, describe_mode
 from sftp_watcher.sources.names import is_temporary_name
 
 log = structlog.get_logger(__name__)
@@ -84,8 +85,11 @@ class LocalSource(Source):
             return _entry(name, path.lstat())
 
     def read(self, folder: Folder, name: str, max_bytes: int, *, size: int | None = None) -> bytes:
+        """Only a regular file inside the folder is read: a symbolic link, FIFO, device or
+        folder under the name (even one swapped in after the listing) is refused with
+        ``FileRejected`` saying what it is, without following or waiting on it."""
         path = self._path(folder, name)
-        with self._errors("read", path), path.open("rb") as handle:
+        with self._errors("read", path), _open_regular(path, name) as handle:
             size = os.fstat(handle.fileno()).st_size
             if size > max_bytes:
                 raise FileRejected(
@@ -150,6 +154,32 @@ class LocalSource(Source):
             raise RemoteOperationFailed(
                 f"{what} {path}: {exc.strerror or exc}", customer=self.customer_id, path=str(path)
             ) from exc
+
+
+# O_NOFOLLOW: a symbolic link fails to open (ELOOP) instead of being followed outside the
+# account; O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _open_regular(path: Path, name: str) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file, judged on the open descriptor."""
+    before = path.lstat()
+    if not stat.S_ISREG(before.st_mode):
+        # Not opened at all: opening a device may have effects of its own.
+        raise FileRejected(
+            f"{name} is {describe_mode(before.st_mode)}, not a regular file", file=name
+        )
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise FileRejected(f"{name} is a symbolic link, not a regular file", file=name) from exc
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise FileRejected(f"{name} is {describe_mode(mode)}, not a regular file", file=name)
+    return os.fdopen(fd, "rb")
 
 
 def _entry(name: str, info: os.stat_result) -> Entry:

@@ -29,7 +29,7 @@ from sftp_watcher.errors import (
     RemoteOperationFailed,
     SourceUnavailable,
 )
-from sftp_watcher.sources.base import Entry, EntryKind, Folder, Source
+from sftp_watcher.sources.base import Entry, EntryKind, Folder, Source, describe_mode
 from sftp_watcher.sources.hostkeys import (
     load_private_key,
     preferred_key_types,
@@ -287,29 +287,42 @@ class SftpSource(Source):
     def stat(self, folder: Folder, name: str) -> Entry:
         path = self._path(folder, name)
         with self._operation("stat", path) as sftp:
-            try:
-                # lstat: a symbolic link is reported as one, as list() does.
-                attrs = sftp.lstat(path)
-            except OSError as exc:
-                if exc.errno is not None:
-                    raise
-                # Some servers lack LSTAT; STAT follows links, but answers.
-                attrs = sftp.stat(path)
-            return _entry(name, attrs)
+            return _entry(name, self._lstat(sftp, path))
+
+    @staticmethod
+    def _lstat(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes:
+        try:
+            # lstat: a symbolic link is reported as one, as list() does.
+            return sftp.lstat(path)
+        except OSError as exc:
+            if exc.errno is not None:
+                raise
+            # Some servers lack LSTAT; STAT follows links, but answers.
+            return sftp.stat(path)
 
     def read(self, folder: Folder, name: str, max_bytes: int, *, size: int | None = None) -> bytes:
         path = self._path(folder, name)
-        with self._operation("read", path) as sftp, sftp.open(path, "rb") as handle:
-            # A file listed as small takes one READ (and one more to see its end): asking
-            # its size first would cost a round trip more. Larger ones are read ahead.
-            if size is None or not 0 < size <= handle.MAX_REQUEST_SIZE:
-                size = handle.stat().st_size or 0
-                if size > max_bytes:
-                    raise FileRejected(
-                        f"{name} is {size} bytes, larger than the limit of {max_bytes} bytes",
-                        file=name,
-                    )
-                handle.prefetch(size)
+        with self._operation("read", path) as sftp:
+            # SFTPv3 has no O_NOFOLLOW, and a server opening a FIFO waits for a writer:
+            # what is not a regular file is refused before it is opened.
+            listed = self._lstat(sftp, path)
+            _check_regular(name, listed)
+            handle = sftp.open(path, "rb")
+        with self._operation("read", path), handle:
+            # The open handle's own attributes: a link or folder swapped in under the name
+            # since the lstat shows as another type, or another size or time.
+            opened = handle.stat()
+            _check_regular(name, opened)
+            if (opened.st_size, opened.st_mtime) != (listed.st_size, listed.st_mtime):
+                raise FileRejected(f"{name} was replaced while it was being opened", file=name)
+            size = opened.st_size or 0
+            if size > max_bytes:
+                raise FileRejected(
+                    f"{name} is {size} bytes, larger than the limit of {max_bytes} bytes",
+                    file=name,
+                )
+            if size > handle.MAX_REQUEST_SIZE:
+                handle.prefetch(size)  # larger files are read ahead
             # One byte more than allowed tells a file that grew since stat from one at the limit.
             data = handle.read(max_bytes + 1)
         if len(data) > max_bytes:
@@ -385,6 +398,13 @@ class SftpSource(Source):
             )
         return RemoteOperationFailed(
             f"{what} {path}: the server answered {text!r}", customer=self.customer_id, path=path
+        )
+
+
+def _check_regular(name: str, attrs: paramiko.SFTPAttributes) -> None:
+    if attrs.st_mode is not None and not stat.S_ISREG(attrs.st_mode):
+        raise FileRejected(
+            f"{name} is {describe_mode(attrs.st_mode)}, not a regular file", file=name
         )
 
 

@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
+
+from sftp_watcher.observability.logs import get_logger
+
+log = get_logger(__name__)
 
 # A pooled PostgreSQL connection idle this long is pinged before use.
 PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def masked_url(url: str) -> str:
+    """``url`` as it may be printed or logged: its password, if any, as ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        # Unparseable: whatever follows a scheme's "user:" up to "@" may be a password.
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def url_passwords(url: str) -> tuple[str, ...]:
+    """The password inside ``url``, as written and decoded, to register for scrubbing."""
+    try:
+        raw = urlsplit(url).password
+        decoded = make_url(url).password
+    except (ArgumentError, ValueError):
+        return ()
+    return tuple({str(p) for p in (raw, decoded) if p})
 
 
 def make_engine(url: str) -> Engine:
@@ -20,7 +47,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         pool: dict[str, Any] = {}
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(parsed.database))
             # Room for every sweep worker, the outbox and health checks at once: beyond
             # SQLAlchemy's default 5, each checkout opened a new connection (and its PRAGMAs).
             pool = {"pool_size": 20, "max_overflow": 20}
@@ -51,6 +78,28 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(parsed, pool_size=10, max_overflow=10, connect_args=_pg_args(parsed))
     _ping_when_idle(engine)
     return engine
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file 0600 in a folder created 0700; tighten an existing one.
+
+    The file holds customers' phone numbers, names and emails. SQLite gives its -wal and
+    -shm files the main file's mode. An existing folder is left as it is (it may be
+    shared); an existing file readable by others is tightened, with a warning.
+    """
+    if not path.parent.exists():
+        path.parent.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+                log.warning("state.permissions_tightened", path=str(file), was=oct(mode))
+        except FileNotFoundError:
+            continue
 
 
 def _ping_when_idle(engine: Engine) -> None:

@@ -89,7 +89,7 @@ def test_more_records_than_max_rows_rejects_the_file_blank_lines_not_counted():
     report = run("tel1\n919876543210\n919876543211\n919876543212\n", rules)
     assert report.outcome is Outcome.REJECTED
     assert report.rows_total == 0
-    assert "3 records; at most 2" in report.file_errors[0]
+    assert "more than 2 records; at most 2" in report.file_errors[0]
 
 
 @pytest.mark.parametrize(

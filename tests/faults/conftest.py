@@ -20,7 +20,12 @@ from typing import Any
 import pytest
 import yaml
 
-from sftp_watcher.config import Settings, SftpSourceConfig, settings_from_mapping
+from sftp_watcher.config import (
+    LocalSourceConfig,
+    Settings,
+    SftpSourceConfig,
+    settings_from_mapping,
+)
 from sftp_watcher.observability.logs import configure_logging
 from tests.servers.phonon_stub import PhononStub
 from tests.servers.rig import FLOW_ID, SECRET, csv_text, mobile, tomorrow_at
@@ -70,10 +75,10 @@ class FleetAccount:
         return [n for n in listing["Success"] + listing["Failure"] if not n.endswith(".errors.csv")]
 
 
-def _source_mapping(config: SftpSourceConfig) -> dict[str, Any]:
+def _source_mapping(config: SftpSourceConfig | LocalSourceConfig) -> dict[str, Any]:
     """The source as config.yaml holds it: JSON dumps mask secrets, the config needs them."""
     source = config.model_dump(mode="json")
-    if config.password is not None:
+    if isinstance(config, SftpSourceConfig) and config.password is not None:
         source["password"] = config.password.get_secret_value()
     return source
 
@@ -98,6 +103,21 @@ class Fleet:
             customer_id=f"cust{number}",
             user_id=str(700_000 + number),
             account=SftpAccount(name=name, dir=directory, config=config),
+        )
+        self.accounts.append(account)
+        return account
+
+    def add_local(self) -> FleetAccount:
+        """A customer whose three folders are local (``watch`` off: polls only)."""
+        number = next(_names)
+        directory = self.tmp / f"local{number}"
+        for folder in ("Upload", "Success", "Failure"):
+            (directory / folder).mkdir(parents=True)
+        config = LocalSourceConfig(path=directory, watch=False)
+        account = FleetAccount(
+            customer_id=f"cust{number}",
+            user_id=str(700_000 + number),
+            account=SftpAccount(name=f"local{number}", dir=directory, config=config),
         )
         self.accounts.append(account)
         return account

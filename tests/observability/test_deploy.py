@@ -131,6 +131,7 @@ def test_configmap_config_is_a_valid_sftp_watcher_configuration(tmp_path: Path) 
 
     assert settings.state_url.startswith("postgresql")
     assert settings.metrics_port == 9108
+    assert settings.metrics_host == "0.0.0.0"  # the kubelet probes the pod from outside
     assert settings.sentry_dsn is not None
     assert settings.customers[0].flows[0].security_id.get_secret_value() == "0" * 64
 

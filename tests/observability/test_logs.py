@@ -10,9 +10,18 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from sftp_watcher.observability.logs import configure_logging, get_logger, register_secret
+from sftp_watcher.observability import logs
+from sftp_watcher.observability.logs import (
+    configure_logging,
+    forget_secrets,
+    get_logger,
+    register_secret,
+    scrub_text,
+)
 
 SECURITY_ID = "f3a9c1d2e4b5a6978877665544332211ffeeddccbbaa99887766554433221100"
 PASSWORD = "s3cr3t-Passw0rd!"
@@ -239,3 +248,52 @@ def test_blank_secret_is_not_registered() -> None:
     get_logger("test").info("a b c")
 
     assert json_lines(buffer)[0]["event"] == "a b c"
+
+
+def _naive_scrub(secrets: list[str], text: str) -> str:
+    """The reference: one alternation, longest secret first."""
+    import re
+
+    ordered = sorted(set(secrets), key=len, reverse=True)
+    return re.sub("|".join(re.escape(s) for s in ordered), "***", text)
+
+
+@given(
+    secrets=st.lists(st.text(alphabet="ab.*(|\\", min_size=1, max_size=6), min_size=1, max_size=12),
+    text=st.text(alphabet="ab.*(|\\x ", max_size=60),
+)
+def test_the_trie_masks_what_the_longest_first_alternation_masks(
+    secrets: list[str], text: str
+) -> None:
+    kept = [s for s in secrets if s.strip()]
+    forget_secrets()
+    try:
+        for secret in kept:
+            register_secret(secret)
+        expected = _naive_scrub(kept, text) if kept else text
+        assert scrub_text(text) == expected
+    finally:
+        forget_secrets()
+
+
+def test_registering_many_secrets_compiles_one_pattern(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registration is linear: the pattern is built once, when it is next needed."""
+    compiled: list[str] = []
+    real_compile = logs.re.compile
+
+    def counting(pattern: str, *args: Any) -> Any:
+        compiled.append(pattern)
+        return real_compile(pattern, *args)
+
+    forget_secrets()
+    values = [f"{i:04d}-" + "k" * 60 for i in range(2_000)]
+    monkeypatch.setattr(logs.re, "compile", counting)
+    try:
+        for value in values:
+            register_secret(value)
+        assert scrub_text(f"a {values[1234]} b {values[7]}") == "a *** b ***"
+        assert scrub_text("nothing secret") == "nothing secret"
+    finally:
+        monkeypatch.undo()
+        forget_secrets()
+    assert len(compiled) == 1

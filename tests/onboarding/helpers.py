@@ -36,25 +36,39 @@ def make_settings(
     phonon: dict[str, Any] | None = None,
 ) -> Settings:
     return settings_from_mapping(
-        {
-            "state_url": f"sqlite:///{tmp_path / 'state.db'}",
-            "phonon": phonon_section(stub, **(phonon or {})),
-            "email": {
-                "backend": "smtp",
-                "from": f"Phonon Uploads <{SENDER}>",
-                "smtp": smtp or {"host": "127.0.0.1", "port": 9, "security": "none"},
-            },
-            "customers": [
-                {
-                    "id": "acme",
-                    "user_id": "129113",
-                    "emails": ["ops@acme.example"] if emails is None else emails,
-                    "source": source,
-                    "flows": flows or [{"id": FLOW_ID, "security_id": SECURITY_ID}],
-                }
-            ],
-        }
+        make_mapping(tmp_path, source, stub, flows=flows, emails=emails, smtp=smtp, phonon=phonon)
     )
+
+
+def make_mapping(
+    tmp_path: Path,
+    source: dict[str, Any],
+    stub: PhononStub,
+    *,
+    flows: list[dict[str, Any]] | None = None,
+    emails: list[str] | None = None,
+    smtp: dict[str, Any] | None = None,
+    phonon: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The configuration ``make_settings`` validates, as a YAML file would hold it."""
+    return {
+        "state_url": f"sqlite:///{tmp_path / 'state.db'}",
+        "phonon": phonon_section(stub, **(phonon or {})),
+        "email": {
+            "backend": "smtp",
+            "from": f"Phonon Uploads <{SENDER}>",
+            "smtp": smtp or {"host": "127.0.0.1", "port": 9, "security": "none"},
+        },
+        "customers": [
+            {
+                "id": "acme",
+                "user_id": "129113",
+                "emails": ["ops@acme.example"] if emails is None else emails,
+                "source": source,
+                "flows": flows or [{"id": FLOW_ID, "security_id": SECURITY_ID}],
+            }
+        ],
+    }
 
 
 def local_source(root: Path) -> dict[str, Any]:

@@ -52,3 +52,14 @@ def test_text_lists_every_check_with_a_mark_and_an_indented_fix_for_failures() -
 
 def test_status_values_are_the_json_words() -> None:
     assert [s.value for s in Status] == ["pass", "fail", "warn", "skip"]
+
+
+def test_text_escapes_control_characters_of_server_and_customer_text_keeping_lines() -> None:
+    report = SetupReport.of(
+        "acme",
+        [Check.failed("ssh", "banner \x1b]0;owned\x07 \u202eevil", "fix\x9b2J")],
+    )
+    text = report.render_text()
+    assert not any(c in text for c in "\x1b\x07\x9b\u202e")
+    assert "banner \\x1b]0;owned\\x07 \\u202eevil" in text
+    assert len(text.splitlines()) == 4  # verdict, blank, check, fix

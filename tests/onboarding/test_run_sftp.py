@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -11,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from sftp_watcher.cli import main
 from sftp_watcher.onboarding import run_setup_test
 from sftp_watcher.sources.hostkeys import fingerprint
 from sftp_watcher.state.store import Store
@@ -21,6 +24,7 @@ from tests.onboarding.helpers import (
     SENDER,
     assert_no_probe_left,
     by_name,
+    make_mapping,
     make_settings,
     output_of,
     statuses,
@@ -189,11 +193,13 @@ def test_an_encrypted_key_without_passphrase_asks_for_the_passphrase(
     assert "private_key_passphrase" in auth["fix"]
 
 
-def test_an_unknown_host_key_prints_the_exact_line_to_pin_and_the_probe_still_runs(
+def test_an_unknown_host_key_prints_the_line_to_pin_and_no_key_is_offered(
     sftp_account: SftpAccount, sshd: SshdServer, flow: PhononStub, tmp_path: Path
 ) -> None:
+    """SPEC 10: no login at all; auth and folder checks skip with the fix; flows still run."""
     source = sftp_source(sftp_account)
     del source["host_key"]
+    log_before = len(sshd.log())
 
     report = run_setup_test(make_settings(tmp_path, source, flow), "acme")
 
@@ -203,9 +209,12 @@ def test_an_unknown_host_key_prints_the_exact_line_to_pin_and_the_probe_still_ru
     assert f'host_key: "{sshd.host_key_line}"' in host_key["fix"]
     assert fingerprint(sshd.host_key_line) in host_key["detail"]
     assert "no host key pinned yet" in by_name(report)["configuration"]["detail"]
-    assert statuses(report)["authentication"] == "pass"
-    assert all(statuses(report)[n] == "pass" for n in FOLDER_CHECKS + PERMISSION_CHECKS)
-    assert_no_probe_left(*folders(sftp_account))
+    for name in ["authentication", "sftp session", *FOLDER_CHECKS, *PERMISSION_CHECKS]:
+        assert statuses(report)[name] == "skip", name
+        assert "pin the key line" in by_name(report)[name]["fix"], name
+    assert statuses(report)[f"flow {FLOW_ID}"] == "pass"
+    # The server saw no user name: no authentication request of any kind reached it.
+    assert sftp_account.config.username not in sshd.log()[log_before:]
 
 
 def test_a_password_is_never_sent_to_a_server_whose_key_is_not_pinned(
@@ -221,7 +230,7 @@ def test_a_password_is_never_sent_to_a_server_whose_key_is_not_pinned(
     assert statuses(report)["host key"] == "fail"
     auth = by_name(report)["authentication"]
     assert auth["status"] == "skip"
-    assert "password is not sent" in auth["detail"]
+    assert "neither the password nor the key is sent" in auth["detail"]
     assert sshd.accepted_logins() == logins_before
     assert "hunter2" not in report.render_text()
 
@@ -473,3 +482,31 @@ def test_a_password_login_passes_and_a_wrong_password_is_named(
     assert "password" in auth["detail"], auth
     assert "source.password" in auth["fix"], auth
     assert wrong not in output_of(report) and password_login.password not in output_of(report)
+
+
+def test_setup_test_offers_a_password_customer_nothing_when_the_key_is_unknown(
+    password_login: PasswordLogin,
+    flow: PhononStub,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Password and key configured, no host key: exit 1, sshd never hears the user's name."""
+    source = _password_source(password_login, password_login.password)
+    del source["host_key"]
+    source["private_key"] = str(password_login.server.client_key_path)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(make_mapping(tmp_path, source, flow)), encoding="utf-8")
+    log_before = len(password_login.server.log())
+
+    code = main(["setup-test", "--customer", "acme", "--json", "--config", str(config)])
+
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert code == 1
+    assert checks["host key"]["status"] == "fail"
+    assert password_login.server.host_key_line in checks["host key"]["fix"]
+    assert checks["authentication"]["status"] == "skip"
+    assert checks["folder Upload/"]["status"] == "skip"
+    assert "pin the key line" in checks["authentication"]["fix"]
+    assert checks[f"flow {FLOW_ID}"]["status"] == "pass"
+    assert checks["test email"]["status"] == "skip"
+    assert password_login.username not in password_login.server.log()[log_before:]

@@ -93,6 +93,7 @@ class _State:
     requests: list[StubRequest] = field(default_factory=list)
     accepted_calls: list[dict[str, Any]] = field(default_factory=list)
     accepted_digests: set[str] = field(default_factory=set)
+    latency: float = 0.0  # seconds every answer waits: a Phonon call that takes a while
 
 
 def _phonon(
@@ -172,6 +173,11 @@ class PhononStub:
         with self._lock:
             self._state.faults.extend([fault] * count)
 
+    def slow_down(self, seconds: float) -> None:
+        """Every answer from now on comes ``seconds`` late (until ``reset``)."""
+        with self._lock:
+            self._state.latency = seconds
+
     def reset(self) -> None:
         """Forget flows, faults and records; wake any request held by a timeout fault."""
         with self._lock:
@@ -216,6 +222,9 @@ class PhononStub:
             self._state.requests.append(StubRequest(host, path, body, content_type))
             fault = self._state.faults.pop(0) if self._state.faults else None
             wake = self._wake
+            latency = self._state.latency
+        if latency:
+            wake.wait(latency)
         if fault is None:
             return self._answer(host, path, body)
         if fault.kind in {"timeout", "disconnect"}:

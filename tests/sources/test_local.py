@@ -133,3 +133,54 @@ def test_names_that_leave_the_folder_are_refused(source: LocalSource) -> None:
 
 def test_repr_names_customer_and_path(root: Path, source: LocalSource) -> None:
     assert repr(source) == f"LocalSource(customer='acme', path={str(root)!r})"
+
+
+# A name as the service's claims look, and a plain upload name: neither is read unless
+# it is a regular file inside the folder.
+NAMES = ["C1_a.csv", ".sftp-watcher-claim." + "0" * 32 + ".C1_a.csv.inprogress"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_symbolic_link_is_never_read_through(root: Path, source: LocalSource, name: str) -> None:
+    outside = root.parent / "secrets.txt"
+    outside.write_text("password=hunter2\n")
+    (root / "Upload" / name).symlink_to(outside)
+    with pytest.raises(FileRejected, match="is a symbolic link, not a regular file") as caught:
+        source.read(Folder.UPLOAD, name, 1 << 20)
+    assert "hunter2" not in str(caught.value)
+    assert source.stat(Folder.UPLOAD, name).kind == "link", "stat does not follow it"
+    assert source.exists(Folder.UPLOAD, name)
+    outside.unlink()
+    assert source.exists(Folder.UPLOAD, name), "a dangling link still exists as a link"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_fifo_is_refused_without_waiting_for_a_writer(
+    root: Path, source: LocalSource, name: str
+) -> None:
+    os.mkfifo(root / "Upload" / name)
+    with pytest.raises(FileRejected, match="is a FIFO"):
+        source.read(Folder.UPLOAD, name, 1 << 20)
+    assert source.stat(Folder.UPLOAD, name).kind == "other"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_folder_is_refused(root: Path, source: LocalSource, name: str) -> None:
+    (root / "Upload" / name).mkdir()
+    with pytest.raises(FileRejected, match="is a folder, not a regular file"):
+        source.read(Folder.UPLOAD, name, 1 << 20)
+
+
+def test_a_link_swapped_in_after_the_check_is_refused_on_the_open_descriptor(
+    root: Path, source: LocalSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    regular = root / "Upload" / "C1_b.csv"
+    regular.write_text("tel1\n")
+    outside = root.parent / "secrets.txt"
+    outside.write_text("password=hunter2\n")
+    (root / "Upload" / "C1_a.csv").symlink_to(outside)
+    looks_regular = regular.lstat()
+    # The name is swapped for a link between the check and the open: the check saw a file.
+    monkeypatch.setattr(Path, "lstat", lambda _self: looks_regular)
+    with pytest.raises(FileRejected, match="symbolic link"):
+        source.read(Folder.UPLOAD, "C1_a.csv", 1 << 20)

@@ -345,15 +345,49 @@ def test_read_takes_the_listed_size_as_a_hint_only(
         assert src.read(Folder.UPLOAD, "C1_a.csv", 1 << 20, size=listed) == payload
 
 
-def test_a_small_listed_file_is_read_without_asking_its_size(
+NAMES = ["C1_a.csv", ".sftp-watcher-claim." + "0" * 32 + ".C1_a.csv.inprogress"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_symbolic_link_is_never_read_through(sftp_account: SftpAccount, name: str) -> None:
+    outside = sftp_account.dir.parent / f"{sftp_account.name}-secrets.txt"
+    outside.write_text("password=hunter2\n")
+    (sftp_account.upload / name).symlink_to(outside)
+    with source(sftp_account) as src:
+        with pytest.raises(FileRejected, match="is a symbolic link, not a regular file") as caught:
+            src.read(Folder.UPLOAD, name, 1 << 20)
+        assert "hunter2" not in str(caught.value)
+        assert src.stat(Folder.UPLOAD, name).kind == "link"
+        assert src.connected
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_fifo_or_folder_is_refused_without_being_opened(
+    sftp_account: SftpAccount, name: str
+) -> None:
+    os.mkfifo(sftp_account.upload / name)
+    (sftp_account.upload / f"{name}.d").mkdir()
+    with source(sftp_account) as src:
+        with pytest.raises(FileRejected, match="is a FIFO"):
+            src.read(Folder.UPLOAD, name, 1 << 20)
+        with pytest.raises(FileRejected, match="is a folder, not a regular file"):
+            src.read(Folder.UPLOAD, f"{name}.d", 1 << 20)
+        assert src.connected, "the server was not left waiting on the FIFO"
+
+
+def test_a_file_swapped_after_the_check_is_refused_on_the_open_handle(
     sftp_account: SftpAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (sftp_account.upload / "C1_a.csv").write_bytes(b"tel1\n")
-    asked: list[object] = []
-    monkeypatch.setattr(paramiko.SFTPFile, "stat", asked.append)
+    (sftp_account.upload / "C1_b.csv").write_text("tel1\n")
+    outside = sftp_account.dir.parent / f"{sftp_account.name}-other.txt"
+    outside.write_text("password=hunter2\n")
+    (sftp_account.upload / "C1_a.csv").symlink_to(outside)
     with source(sftp_account) as src:
-        assert src.read(Folder.UPLOAD, "C1_a.csv", 100, size=5) == b"tel1\n"
-    assert asked == []
+        looks_regular = src._lstat(src._sftp, f"{sftp_account.config.upload_dir}/C1_b.csv")  # type: ignore[arg-type]
+        # The name is swapped for a link between the check and the open: the check saw a file.
+        monkeypatch.setattr(SftpSource, "_lstat", staticmethod(lambda _sftp, _path: looks_regular))
+        with pytest.raises(FileRejected, match="replaced while it was being opened"):
+            src.read(Folder.UPLOAD, "C1_a.csv", 1 << 20)
 
 
 def test_read_refuses_an_oversized_file_without_reading_it(
