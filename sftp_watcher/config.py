@@ -17,8 +17,6 @@ import phonenumbers
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     FilePath,
     SecretStr,
@@ -34,15 +32,15 @@ from pydantic_settings import (
 )
 
 from sftp_watcher.calling_hours import CallingHours
+from sftp_watcher.config_model import ADDRESS as _ADDRESS
+from sftp_watcher.config_model import Model as _Model
+from sftp_watcher.config_model import read_secret_files as _read_secret_files
 from sftp_watcher.errors import ConfigError
+from sftp_watcher.mailbox.settings import EmailUploadConfig, check_flow_addresses
 from sftp_watcher.state.engine import masked_url
 
 DEFAULT_CONFIG_PATH = Path("config.yaml")
 CONFIG_ENV = "SFTP_WATCHER_CONFIG"
-
-_SECRET_KEYS = frozenset(
-    {"password", "private_key_passphrase", "security_id", "sentry_dsn", "session_secret"},
-)
 
 
 def _check_timezone(value: str) -> str:
@@ -56,34 +54,6 @@ def _check_timezone(value: str) -> str:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
-
-
-def _read_secret_files(data: Any) -> Any:
-    """Replace each ``<secret>_file: PATH`` key by the secret read from that file."""
-    if not isinstance(data, dict):
-        return data
-    out = dict(data)
-    for key in _SECRET_KEYS:
-        file_key = f"{key}_file"
-        path = out.pop(file_key, None)
-        if path is None:
-            continue
-        try:
-            out[key] = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"{file_key}: cannot read {path}: {exc.strerror}") from exc
-    return out
-
-
-class _Model(BaseModel):
-    """Strict, immutable config section; ``<secret>_file`` keys are read into the secret."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _secret_files(cls, data: Any) -> Any:
-        return _read_secret_files(data)
 
 
 class Limits(_Model):
@@ -172,6 +142,8 @@ class FlowConfig(_Model):
     security_id: SecretStr
     api_version: Literal["1.0", "TEST"] = "1.0"
     host: Literal["realtime", "bulk"] = "realtime"
+    # The flow's own upload address instead of <local>+<id>@<domain> of email_upload.address.
+    email_address: str | None = Field(None, pattern=f"^{_ADDRESS}$")
     # The flow's variables (SPEC 5): with them, any other header rejects the file.
     variables: list[str] | None = None
 
@@ -259,6 +231,8 @@ class CustomerConfig(_Model):
     retention_days: int | None = Field(None, gt=0)
     source: SourceConfig
     flows: list[FlowConfig] = Field(min_length=1)
+    # Who may upload by email: exact addresses or "*@domain" (SPEC 11).
+    email_senders: list[str] = Field(default_factory=list)
     web_users: list[WebUser] = Field(default_factory=list)
 
     @field_validator("user_id", mode="before")
@@ -281,6 +255,15 @@ class CustomerConfig(_Model):
         for address in value:
             if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address):
                 raise ValueError(f"{address!r} is not an email address")
+        return value
+
+    @field_validator("email_senders")
+    @classmethod
+    def _sender_patterns(cls, value: list[str]) -> list[str]:
+        for sender in value:
+            address = "x" + sender[1:] if sender.startswith("*@") else sender
+            if not re.fullmatch(_ADDRESS, address):
+                raise ValueError(f"{sender!r} is neither an address nor *@domain")
         return value
 
     @model_validator(mode="after")
@@ -325,6 +308,7 @@ class Settings(BaseSettings):
     shutdown_deadline_seconds: float = Field(120, gt=0)
     web: WebConfig | None = None
     customers: list[CustomerConfig] = Field(default_factory=list)
+    email_upload: EmailUploadConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -347,6 +331,11 @@ class Settings(BaseSettings):
         if dupes:
             # A web user signs in by email alone, so it must name one customer.
             raise ValueError(f"customers: web user(s) in several places: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _email_addresses_unique(self) -> Settings:
+        check_flow_addresses(self.email_upload, self.customers)
         return self
 
     @classmethod

@@ -28,6 +28,15 @@ POINTS = (
     "notify.after_queue",
     "email.after_send",
 )
+# The mailbox door's own steps (sftp_watcher.mailbox.door); its uploads pass the above too.
+MAIL_POINTS = (
+    "mail.after_record",
+    "mail.after_stage",
+    "mail.after_enter",
+    "mail.after_answer",
+    "mail.before_move",
+    "mail.after_move",
+)
 
 
 def crashpoint(name: str) -> None:

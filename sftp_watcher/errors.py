@@ -21,6 +21,8 @@ an adapter catches a library's own exception.
     │   ├── PhononTemporaryError  timeouts, connection errors, 429/5xx, code 500 (retryable)
     │   └── PhononRejected        any other answer: a permanent failure of that batch
     ├── MailError                 sending the account holder's email (retried later)
+    ├── MailboxError              the email channel's IMAP mailbox (retried with backoff)
+    │   └── MailboxLoginFailed    the IMAP server refused the credentials
     ├── StateError                the state database
     │   └── InvalidTransition     an upload asked to move where its state machine forbids
     │       └── UploadTakenOver   another process moved the upload on first
@@ -162,6 +164,14 @@ class PhononRejected(PhononError):
 
 class MailError(WatcherError):
     """The email could not be handed to the mail server; it stays queued."""
+
+
+class MailboxError(WatcherError):
+    """The IMAP mailbox of the email channel could not be read or changed."""
+
+
+class MailboxLoginFailed(MailboxError):
+    """The IMAP server refused the login (the password is never part of the message)."""
 
 
 class StateError(WatcherError):

@@ -17,6 +17,7 @@ def history_rows(store: Store, *, customer_id: str | None, limit: int) -> list[d
                 "upload_id": upload.id,
                 "customer": upload.customer_id,
                 "channel": upload.channel,
+                "sender": upload.sender,  # the email sender or web user; None for files
                 "file": upload.original_name,
                 "state": upload.state,
                 "outcome": upload.destination,
@@ -49,7 +50,7 @@ def render_history(rows: list[dict[str, Any]]) -> str:
             (
                 row["created_at"][:19].replace("T", " "),
                 row["customer"],
-                row["channel"],
+                row["channel"] + (f" ({row['sender']})" if row.get("sender") else ""),
                 row["file"],
                 row["state"],
                 row["outcome"] or "-",

@@ -95,6 +95,11 @@ def run_service(service: Service, *, health: bool = True) -> None:
             stack.callback(server.stop)
         scheduler.start()
         stack.callback(_shutdown, scheduler, service)
+        if service.email is not None:
+            # The mailbox (SPEC 11) in its own thread: an IDLE blocks it between messages.
+            mailbox = threading.Thread(target=service.email.run, name="mailbox")
+            mailbox.start()
+            stack.callback(mailbox.join, settings.shutdown_deadline_seconds)
         for account in service.accounts.values():
             source = account.customer.source
             if isinstance(source, LocalSourceConfig) and source.watch:

@@ -16,19 +16,22 @@ from typing import Self
 import structlog
 
 from sftp_watcher.config import CustomerConfig, Settings, SftpSourceConfig
-from sftp_watcher.errors import ConfigError
+from sftp_watcher.errors import ConfigError, MailboxError, StateError
+from sftp_watcher.mailbox.channel import EmailChannel
 from sftp_watcher.notify.send import make_sender
 from sftp_watcher.outbox import Outbox
 from sftp_watcher.passes import PassResult, pending_emails
 from sftp_watcher.phonon import make_client
 from sftp_watcher.pipeline import Clock, utc_now
-from sftp_watcher.poller import Account
+from sftp_watcher.poller import Account, SweepResult
 from sftp_watcher.shares import Share
 from sftp_watcher.sources import source_for
 from sftp_watcher.state.locks import AccountLocks
 from sftp_watcher.state.store import Store
 
 log = structlog.get_logger("sftp_watcher.service")
+
+MAILBOX = "mailbox"  # the email channel's line in a pass's results
 
 
 def _has_slot_for_each(customer: CustomerConfig, customers: list[CustomerConfig]) -> bool:
@@ -78,6 +81,7 @@ class Service:
             self.outbox = Outbox(self.store, sender, self.clock, customers=mine, locks=self.locks)
             self._stack.callback(self.outbox.close)
             self.accounts = {c.id: self._account(c, customers) for c in customers}
+            self.email = self._email_channel()
         except BaseException:
             self._stack.close()
             raise
@@ -104,6 +108,32 @@ class Service:
         self._stack.callback(account.close)
         return account
 
+    def _email_channel(self) -> EmailChannel | None:
+        """The mailbox door (SPEC 11), in the one process that is not a share of others."""
+        if self.settings.email_upload is None or self.share is not None:
+            return None
+        return EmailChannel(
+            self.settings,
+            self.store,
+            self.trigger,
+            self.locks,
+            handover=self.outbox.handing_over,
+            flush=self.outbox.flush,
+            clock=self.clock,
+            stop=self.stop,
+        )
+
+    def drain_mailbox(self) -> SweepResult | None:
+        """One pass over the upload mailbox, as a sweep of an account named ``mailbox``
+        (its ``error`` makes poll-once exit 3); None when the channel is off."""
+        if self.email is None:
+            return None
+        try:
+            return SweepResult(MAILBOX, processed=self.email.poll_once())
+        except (MailboxError, StateError) as exc:
+            log.error("email.mailbox_unavailable", error=str(exc), channel="email")
+            return SweepResult(MAILBOX, ran=False, error=str(exc))
+
     def select(self, customer_id: str | None) -> list[Account]:
         if customer_id is None:
             return list(self.accounts.values())
@@ -119,6 +149,9 @@ class Service:
         sent_before = self.outbox.sent_total
         with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="sweep") as pool:
             sweeps = tuple(pool.map(lambda a: a.sweep(force=True), accounts))
+        mailbox = self.drain_mailbox() if customer_id is None else None
+        if mailbox is not None:
+            sweeps += (mailbox,)
         self.outbox.flush()
         sent = self.outbox.sent_total - sent_before
         return PassResult(sweeps, sent, pending_emails(self.store))

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.servers.postgres",
     "tests.servers.rig",
     "tests.servers.password_login",
+    "tests.servers.dovecot",
 ]
 
 

@@ -111,3 +111,67 @@ def test_log_level_is_read_in_any_case_and_a_wrong_one_is_named(
     assert load_settings(write(tmp_path, minimal(tmp_path))).log_level == "WARNING"
     with pytest.raises(ConfigError, match="log_level"):
         settings_from_mapping({"log_level": "loud"})
+
+
+def _email_channel(tmp_path: Path, **upload: object) -> dict[str, object]:
+    data = minimal(tmp_path)
+    data["email_upload"] = {
+        "address": "uploads@phonon.example",
+        "imap": {"host": "imap.example", "username": "u", "password": "hunter2"},
+        "authserv_id": "mx.phonon.example",
+        **upload,
+    }
+    return data
+
+
+def test_email_channel_reads_its_password_from_a_file_and_never_shows_it(tmp_path: Path) -> None:
+    secret = tmp_path / "imap-password"
+    secret.write_text("s3cret-imap\n", encoding="utf-8")
+    data = _email_channel(tmp_path)
+    data["email_upload"]["imap"] = {  # type: ignore[index]
+        "host": "imap.example",
+        "username": "u",
+        "password_file": str(secret),
+    }
+    settings = load_settings(write(tmp_path, data))
+    assert settings.email_upload is not None
+    assert settings.email_upload.imap.password.get_secret_value() == "s3cret-imap"
+    assert "s3cret-imap" not in repr(settings)
+    assert settings.email_upload.imap.port == 993
+
+
+def test_email_channel_is_off_without_configuration(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, minimal(tmp_path))).email_upload is None
+
+
+def test_flow_ids_differing_only_in_case_are_refused_when_the_channel_is_on(
+    tmp_path: Path,
+) -> None:
+    data = _email_channel(tmp_path)
+    flows = data["customers"][0]["flows"]  # type: ignore[index]
+    flows.append({**flows[0], "id": flows[0]["id"].swapcase()})
+    with pytest.raises(ConfigError, match="compared ignoring case"):
+        load_settings(write(tmp_path, data))
+    del data["email_upload"]
+    assert len(load_settings(write(tmp_path, data)).customers[0].flows) == 2
+
+
+def test_trusting_senders_needs_an_authserv_id(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="authserv_id"):
+        load_settings(write(tmp_path, _email_channel(tmp_path, authserv_id=None)))
+    assert load_settings(
+        write(
+            tmp_path, _email_channel(tmp_path, authserv_id=None, require_authenticated_sender=False)
+        )
+    ).email_upload
+
+
+def test_email_senders_are_addresses_or_domain_patterns(tmp_path: Path) -> None:
+    data = _email_channel(tmp_path)
+    data["customers"][0]["email_senders"] = ["ops@acme.example", "*@calls.acme.example"]  # type: ignore[index]
+    assert (
+        load_settings(write(tmp_path, data)).customers[0].email_senders[1] == "*@calls.acme.example"
+    )
+    data["customers"][0]["email_senders"] = ["acme.example"]  # type: ignore[index]
+    with pytest.raises(ConfigError, match=r"customers\.0\.email_senders"):
+        load_settings(write(tmp_path, data))

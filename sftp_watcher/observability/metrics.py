@@ -84,6 +84,20 @@ HEALTH_REFUSED = Counter(
     registry=REGISTRY,
 )
 
+# The email channel (SPEC 11).
+EMAIL_MESSAGES = Counter(
+    "sftp_watcher_email_messages_total",
+    "Messages of the upload mailbox processed, by the folder they went to.",
+    ["folder"],
+    registry=REGISTRY,
+)
+EMAIL_REJECTED = Counter(
+    "sftp_watcher_email_upload_rejected_total",
+    "Messages moved to Rejected unanswered, by reason (unknown_flow, unknown_sender, forged).",
+    ["reason"],
+    registry=REGISTRY,
+)
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 

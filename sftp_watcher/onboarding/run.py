@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sftp_watcher.config import CustomerConfig, LocalSourceConfig, Settings, SftpSourceConfig
 from sftp_watcher.onboarding.connection import CONNECTION_CHECKS, check_connection
 from sftp_watcher.onboarding.folders import FolderSpec, Observations, check_folder, probe_folder
+from sftp_watcher.onboarding.mailbox import check_mailbox
 from sftp_watcher.onboarding.profile import NAME as PROFILE
 from sftp_watcher.onboarding.profile import build_profile, judge_profile, save_profile
 from sftp_watcher.onboarding.remote import LocalRemote, Remote, SftpRemote
@@ -35,6 +36,7 @@ def run_setup_test(
     moment = now or datetime.now(UTC)
     checks = [check_configuration(customer)]
     checks += _source_checks(settings, customer, create_folders=create_folders, now=moment)
+    checks += check_mailbox(settings, customer, create_folders=create_folders, now=moment)
     checks += check_flows(settings, customer)
     checks.append(check_test_email(settings, customer, send=send_test_email, now=moment))
     return SetupReport.of(customer.id, checks)
