@@ -11,7 +11,7 @@ from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 
 from sftp_watcher.mailbox.routing import address_of
-from sftp_watcher.notify.message import POLICY, _address, _collapse, _sender_domain, _text_part
+from sftp_watcher.notify.message import POLICY, address_message, collapse, sender_domain, text_part
 
 _QUIET_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 
@@ -51,7 +51,7 @@ def render_answer(
     fixed per message, so a resend after a crash is the same message."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     message = MIMEMultipart("mixed", boundary=f"=_sftp-watcher-answer_{digest}", policy=POLICY)
-    message.attach(_text_part(_body(items, problem), "plain"))
+    message.attach(text_part(_body(items, problem), "plain"))
     for item in items:
         if item.errors_csv is not None:
             errors = MIMEApplication(item.errors_csv, "csv", policy=POLICY)
@@ -60,20 +60,20 @@ def render_answer(
                 "Content-Disposition", "attachment", filename=f"{item.name}.errors.csv"
             )
             message.attach(errors)
-    subject = _collapse(str(original.get("Subject", "") or "your upload"))
-    _address(
+    subject = collapse(str(original.get("Subject", "") or "your upload"))
+    address_message(
         message,
         sender=sender,
         recipients=(to,),
         subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
         date=now,
-        message_id=f"<answer.{digest}@{_sender_domain(sender)}>",
+        message_id=f"<answer.{digest}@{sender_domain(sender)}>",
     )
     message.replace_header("Auto-Submitted", "auto-replied")
-    original_id = _collapse(str(original.get("Message-ID", "")))
+    original_id = collapse(str(original.get("Message-ID", "")))
     if original_id:
         message["In-Reply-To"] = original_id
-        references = _collapse(str(original.get("References", "")))
+        references = collapse(str(original.get("References", "")))
         message["References"] = f"{references} {original_id}".strip()
     return message
 

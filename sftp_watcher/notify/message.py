@@ -117,7 +117,7 @@ def subject_for(notice: UploadNotice) -> str:
         )
     )
     # Whitespace collapsed also keeps a hostile file name from injecting header lines.
-    return _collapse(subject)
+    return collapse(subject)
 
 
 def render(notice: UploadNotice, *, sender: str, max_rows_shown: int = 20) -> Message:
@@ -129,17 +129,17 @@ def render(notice: UploadNotice, *, sender: str, max_rows_shown: int = 20) -> Me
     # quoted-printable text ever holds "=_" ("=" is always followed by hex or a newline).
     boundary = "=_sftp-watcher_" + hashlib.sha256(notice.upload_id.encode()).hexdigest()[:32]
     message = MIMEMultipart("alternative", boundary=boundary, policy=POLICY)
-    message.attach(_text_part(env.get_template("upload.text.j2").render(context), "plain"))
-    message.attach(_text_part(env.get_template("upload.html.j2").render(context), "html"))
-    _address(
+    message.attach(text_part(env.get_template("upload.text.j2").render(context), "plain"))
+    message.attach(text_part(env.get_template("upload.html.j2").render(context), "html"))
+    address_message(
         message,
         sender=sender,
         recipients=notice.recipients,
         subject=subject_for(notice),
         date=notice.processed_at.astimezone(notice.timezone),
-        message_id=f"<{_id_part(notice.upload_id)}@{_sender_domain(sender)}>",
+        message_id=f"<{_id_part(notice.upload_id)}@{sender_domain(sender)}>",
     )
-    message["X-Sftp-Watcher-Upload-Id"] = _collapse(notice.upload_id)
+    message["X-Sftp-Watcher-Upload-Id"] = collapse(notice.upload_id)
     return message
 
 
@@ -154,14 +154,14 @@ def render_test_email(
         .get_template("test.text.j2")
         .render(customer_id=customer_id, sent_at=_when(now, now.tzinfo))
     )
-    message = _text_part(text, "plain", whole=True)
-    _address(
+    message = text_part(text, "plain", whole=True)
+    address_message(
         message,
         sender=sender,
         recipients=tuple(recipients),
-        subject=f"Test email from sftp-watcher for {_collapse(customer_id)}",
+        subject=f"Test email from sftp-watcher for {collapse(customer_id)}",
         date=now,
-        message_id=make_msgid(idstring="setup-test", domain=_sender_domain(sender)),
+        message_id=make_msgid(idstring="setup-test", domain=sender_domain(sender)),
     )
     return message
 
@@ -173,7 +173,8 @@ _UTF8_HEADER = Charset("utf-8")
 _UTF8_HEADER.header_encoding = BASE64
 
 
-def _text_part(text: str, subtype: str, *, whole: bool = False) -> MIMEText:
+def text_part(text: str, subtype: str, *, whole: bool = False) -> MIMEText:
+    """A UTF-8 text part; ``whole``: the message itself (keeps its ``MIME-Version``)."""
     # The documented _charset takes a Charset too; typeshed knows only str.
     part = MIMEText(text, subtype, _UTF8, policy=POLICY)  # type: ignore[arg-type]
     if not whole:
@@ -181,7 +182,7 @@ def _text_part(text: str, subtype: str, *, whole: bool = False) -> MIMEText:
     return part
 
 
-def _address(
+def address_message(
     message: Message,
     *,
     sender: str,
@@ -190,6 +191,7 @@ def _address(
     date: datetime,
     message_id: str,
 ) -> None:
+    """The headers of an email the service sends (``Auto-Submitted: auto-generated``)."""
     if not recipients:
         raise ValueError("an email needs at least one recipient")
     message["From"] = _mailbox(sender)
@@ -209,9 +211,9 @@ def _mailbox(mailbox: str) -> str:
     """``Name <user@domain>`` as a header holds it: only a non-ASCII name is encoded
     (encoding the whole header would hide the address from mail servers)."""
     if mailbox.isascii():
-        return _collapse(mailbox)
+        return collapse(mailbox)
     name, address = parseaddr(mailbox)
-    return formataddr((name, address), charset="utf-8") if address else _collapse(mailbox)
+    return formataddr((name, address), charset="utf-8") if address else collapse(mailbox)
 
 
 @cache
@@ -279,12 +281,13 @@ def _when(moment: datetime, tz: tzinfo | None) -> str:
     return f"{local.strftime('%d %b %Y ' + clock)} {local.tzname()} (UTC{offset[:3]}:{offset[3:]})"
 
 
-def _collapse(text: str) -> str:
+def collapse(text: str) -> str:
+    """``text`` on one line, every run of white space one space (header-safe)."""
     return " ".join(text.split())
 
 
 def _shorten(text: str, width: int) -> str:
-    text = _collapse(text)
+    text = collapse(text)
     if len(text) <= width:
         return text
     cut = text[: width - 1]
@@ -300,7 +303,7 @@ def _id_part(upload_id: str) -> str:
     return re.sub(r"\.{2,}", ".", cleaned) or "upload"
 
 
-def _sender_domain(sender: str) -> str:
+def sender_domain(sender: str) -> str:
     """The domain of ``Name <user@domain>``, so the Message-ID is in the sender's namespace."""
     _, at, domain = parseaddr(sender)[1].rpartition("@")
     if at and re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", domain):
