@@ -43,6 +43,9 @@ class Outbox:
     # Only these customers' emails are flushed (None: every email), when other processes
     # flush the others'.
     customers: Collection[str] | None = None
+    # True: only the email channel's emails (its answers, its uploads'); False: none of
+    # them (SQLite, ``processes`` > 1: the parent, which runs the mailbox, sends those).
+    mailbox: bool | None = None
     locks: AccountLocks | None = None
     _down: bool = False  # the mail server
     _state_down: bool = False  # the state database
@@ -133,7 +136,10 @@ class Outbox:
         passed: set[str] = set()
         while True:
             claim = self.store.claim_due_email(
-                self.clock(), skip=self._sending | passed, customers=self.customers
+                self.clock(),
+                skip=self._sending | passed,
+                customers=self.customers,
+                mailbox=self.mailbox,
             )
             queued = claim.__enter__()
             if queued is None or self.locks is None or self.store.shared:

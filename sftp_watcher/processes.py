@@ -11,8 +11,9 @@ accounts, and stays their supervisor:
   emails, so no two children ever touch one account or one email.
 - PostgreSQL, ``run``: each child is a replica of its own (a membership slot), so the
   children of all replicas divide the accounts as replicas do.
-- The parent serves ``/metrics`` (the children's, merged by prometheus-client's
-  multiprocess mode), ``/healthz`` and ``/readyz``; forwards SIGTERM and waits for each
+- The parent runs the email channel (``sftp_watcher.mailbox.parent``) and serves
+  ``/metrics`` (the children's, merged by prometheus-client's multiprocess mode),
+  ``/healthz`` and ``/readyz``; forwards SIGTERM and waits for each
   child to finish the file in hand; restarts a child that died, with a growing pause.
 - A child dies with its parent (``PR_SET_PDEATHSIG``; elsewhere a watch thread); its
   uploads resume at the next start, as after any crash.
@@ -72,9 +73,11 @@ class SweepProcesses:
 
     def __init__(self, settings: Settings, *, log_format: LogFormat | None = None) -> None:
 
+        from sftp_watcher.mailbox.parent import MailboxService
         from sftp_watcher.state.store import Store
 
         self.settings = settings
+        self._mailbox: MailboxService | None = None
         # Migrated once here, so the children do not race to do it.
         self._store = Store.open(settings.state_url)
         self._children: list[tuple[Share, BaseProcess, Connection]] = []
@@ -92,6 +95,8 @@ class SweepProcesses:
                 self._children.append((share, process, ours))
             for _, process, ours in self._children:
                 _expect(ours, process, "ready")
+            # The email channel runs here, once (sftp_watcher.mailbox.parent says why).
+            self._mailbox = None if settings.email_upload is None else MailboxService(settings)
         except BaseException:
             self.close()
             raise
@@ -115,7 +120,11 @@ class SweepProcesses:
         results: list[PassResult] = [_expect(ours, process, "result") for process, ours in asked]
         by_customer = {s.customer: s for r in results for s in r.sweeps}
         sweeps = tuple(by_customer[c.id] for c in self.settings.customers if c.id in by_customer)
-        return PassResult(sweeps, sum(r.emails_sent for r in results), pending_emails(self._store))
+        sent = sum(r.emails_sent for r in results)
+        if self._mailbox is not None and customer_id is None:
+            mailbox, mailed = self._mailbox.poll_once()
+            sweeps, sent = (*sweeps, mailbox), sent + mailed
+        return PassResult(sweeps, sent, pending_emails(self._store))
 
     def close(self) -> None:
         for _, _, ours in self._children:
@@ -128,6 +137,9 @@ class SweepProcesses:
                 process.join()
             ours.close()
         self._children = []
+        if self._mailbox is not None:
+            self._mailbox.close()
+            self._mailbox = None
         self._store.close()
 
     def __enter__(self) -> SweepProcesses:
@@ -198,6 +210,7 @@ def run_processes(
     stop: threading.Event | None = None,
 ) -> None:
     """`run` over ``settings.processes`` children until SIGTERM/SIGINT (or ``stop``)."""
+    from sftp_watcher.mailbox.parent import mailbox_running
     from sftp_watcher.observability.health import HealthServer
     from sftp_watcher.signals import install_signal_handlers
     from sftp_watcher.state.store import Store
@@ -216,6 +229,9 @@ def run_processes(
         stack.callback(_stop_all, children, settings.shutdown_deadline_seconds, metrics_dir)
         for child in children:
             child.start()
+        # The email channel runs here, once (sftp_watcher.mailbox.parent says why); it
+        # stops before the children, so its uploads in hand finish first.
+        stack.enter_context(mailbox_running(settings))
         if settings.metrics_port is not None:
             server = HealthServer(
                 port=settings.metrics_port,

@@ -16,7 +16,7 @@ from typing import Self
 import structlog
 
 from sftp_watcher.config import CustomerConfig, Settings, SftpSourceConfig
-from sftp_watcher.errors import ConfigError, MailboxError, StateError
+from sftp_watcher.errors import ConfigError
 from sftp_watcher.mailbox.channel import EmailChannel
 from sftp_watcher.notify.send import make_sender
 from sftp_watcher.outbox import Outbox
@@ -30,8 +30,6 @@ from sftp_watcher.state.locks import AccountLocks
 from sftp_watcher.state.store import Store
 
 log = structlog.get_logger("sftp_watcher.service")
-
-MAILBOX = "mailbox"  # the email channel's line in a pass's results
 
 
 def _has_slot_for_each(customer: CustomerConfig, customers: list[CustomerConfig]) -> bool:
@@ -74,11 +72,20 @@ class Service:
                 share = self.share
                 customers = [share.customer(c) for c in customers if share.owns(c.id)]
             # SQLite has no row locks to keep two processes off one email: each flushes
-            # its own accounts' emails (PostgreSQL's SKIP LOCKED divides them anyway).
-            mine = self.share.customers if self.share and not self.store.shared else None
+            # its own accounts' emails, and the parent the email channel's (PostgreSQL's
+            # SKIP LOCKED divides them anyway).
+            apart = self.share is not None and not self.store.shared
+            mine = self.share.customers if self.share and apart else None
             sender = make_sender(self.settings.email)
             self.locks = AccountLocks(self.store.engine)
-            self.outbox = Outbox(self.store, sender, self.clock, customers=mine, locks=self.locks)
+            self.outbox = Outbox(
+                self.store,
+                sender,
+                self.clock,
+                customers=mine,
+                mailbox=False if apart else None,
+                locks=self.locks,
+            )
             self._stack.callback(self.outbox.close)
             self.accounts = {c.id: self._account(c, customers) for c in customers}
             self.email = self._email_channel()
@@ -109,8 +116,9 @@ class Service:
         return account
 
     def _email_channel(self) -> EmailChannel | None:
-        """The mailbox door (SPEC 11), in the one process that is not a share of others."""
-        if self.settings.email_upload is None or self.share is not None:
+        """The mailbox door (SPEC 11); with ``processes`` > 1 the parent runs it
+        (``sftp_watcher.mailbox.parent``), not the sweep processes."""
+        if self.settings.email_upload is None or self.settings.processes > 1:
             return None
         return EmailChannel(
             self.settings,
@@ -124,15 +132,9 @@ class Service:
         )
 
     def drain_mailbox(self) -> SweepResult | None:
-        """One pass over the upload mailbox, as a sweep of an account named ``mailbox``
-        (its ``error`` makes poll-once exit 3); None when the channel is off."""
-        if self.email is None:
-            return None
-        try:
-            return SweepResult(MAILBOX, processed=self.email.poll_once())
-        except (MailboxError, StateError) as exc:
-            log.error("email.mailbox_unavailable", error=str(exc), channel="email")
-            return SweepResult(MAILBOX, ran=False, error=str(exc))
+        """One pass over the upload mailbox (``EmailChannel.poll_result``); None when the
+        channel is off here."""
+        return None if self.email is None else self.email.poll_result()
 
     def select(self, customer_id: str | None) -> list[Account]:
         if customer_id is None:

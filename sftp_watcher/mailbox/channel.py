@@ -16,12 +16,14 @@ from sftp_watcher.mailbox.imap import Mailbox
 from sftp_watcher.mailbox.spool import CHANNEL, spool_source
 from sftp_watcher.phonon import Trigger
 from sftp_watcher.pipeline import Clock, Handover, Pipeline, utc_now
+from sftp_watcher.poller import SweepResult
 from sftp_watcher.state.locks import AccountLocks
 from sftp_watcher.state.store import Store
 
 log = structlog.get_logger("sftp_watcher.mailbox")
 
 BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+MAILBOX = "mailbox"  # the email channel's line in a pass's results
 
 
 @dataclass
@@ -71,6 +73,15 @@ class EmailChannel:
         with Mailbox(self.config.imap) as box:
             box.create_missing()
             return self.drain(box)
+
+    def poll_result(self) -> SweepResult:
+        """``poll_once`` as a sweep of an account named ``mailbox`` (its ``error`` makes
+        poll-once exit 3)."""
+        try:
+            return SweepResult(MAILBOX, processed=self.poll_once())
+        except (MailboxError, StateError) as exc:
+            log.error("email.mailbox_unavailable", error=str(exc), channel="email")
+            return SweepResult(MAILBOX, ran=False, error=str(exc))
 
     def run(self) -> None:
         """Until ``stop``: drain, then wait for news (IDLE) or the poll interval."""

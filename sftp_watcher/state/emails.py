@@ -40,18 +40,22 @@ class EmailRows:
         *,
         skip: Collection[str] = (),
         customers: Collection[str] | None = None,
+        mailbox: bool | None = None,
     ) -> Iterator[OutboxEmail | None]:
         """The oldest due email not in ``skip`` (or None), of an upload of ``customers``
-        (None: of any), locked while the block runs; record the attempt on it with
-        ``record_attempt``. Replicas flush one outbox: on PostgreSQL the row lock (FOR
-        UPDATE SKIP LOCKED) keeps the others off it and dies with a dead sender.
+        (None: of any), of the email channel or not (``mailbox``; None: either), locked
+        while the block runs; record the attempt on it with ``record_attempt``. Replicas
+        flush one outbox: on PostgreSQL the row lock (FOR UPDATE SKIP LOCKED) keeps the
+        others off it and dies with a dead sender.
         """
         values: dict[str, Any] = {"now": now}
         if skip:
             values["skip"] = list(skip)
         if customers is not None:
             values["customers"] = list(customers)
-        due = sql.due_email(skipping=bool(skip), of_customers=customers is not None)
+        due = sql.due_email(
+            skipping=bool(skip), of_customers=customers is not None, mailbox=mailbox
+        )
         with self._claim_email(due, values) as email:
             yield email
 

@@ -31,6 +31,7 @@ from sftp_watcher.state.models import (
     FINAL_STATES,
     Base,
     BatchStatus,
+    Channel,
     EmailStatus,
     UploadState,
     UTCDateTime,
@@ -107,9 +108,11 @@ def queue_email(dialect: str) -> Insert:
 
 
 @cache
-def due_email(*, skipping: bool, of_customers: bool) -> Select[Any]:
+def due_email(*, skipping: bool, of_customers: bool, mailbox: bool | None = None) -> Select[Any]:
     """The oldest due email; ``skipping`` the emails in ``skip`` (being sent by another
-    thread); ``of_customers``: only of the uploads of ``customers``."""
+    thread); ``of_customers``: only of the uploads of ``customers``; ``mailbox`` True: only
+    the email channel's (its answers, keyed by no upload, and its uploads'), False: none
+    of them, None: either."""
     query = DUE_EMAIL
     if skipping:
         query = query.where(OUTBOX.c.upload_id.not_in(bindparam("skip", expanding=True)))
@@ -118,6 +121,10 @@ def due_email(*, skipping: bool, of_customers: bool) -> Select[Any]:
             UPLOADS.c.customer_id.in_(bindparam("customers", expanding=True))
         )
         query = query.where(OUTBOX.c.upload_id.in_(theirs))
+    if mailbox is not None:
+        others = select(UPLOADS.c.id).where(UPLOADS.c.channel != Channel.EMAIL.value)
+        kept = OUTBOX.c.upload_id.not_in(others) if mailbox else OUTBOX.c.upload_id.in_(others)
+        query = query.where(kept)
     return query
 
 
