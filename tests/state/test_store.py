@@ -131,6 +131,36 @@ def test_outbox_queues_one_email_per_upload_and_retries(store: Store) -> None:
     assert store.pending_email_count() == 0
 
 
+def test_the_email_channels_emails_are_claimed_apart_from_the_others(store: Store) -> None:
+    # With processes > 1 the parent sends the email channel's emails (answers, keyed by
+    # no upload, and its uploads'), the sweep processes the others.
+    _new(store, "sftp")
+    store.create_upload(
+        upload_id="mailed",
+        customer_id="acme",
+        original_name="a.csv",
+        claim_name=".claim.mailed",
+        size=10,
+        uploaded_at=NOW,
+        now=NOW,
+        channel=Channel.EMAIL,
+    )
+    for key in ("sftp", "mailed", "answer-m1"):
+        store.enqueue_email(key, QueuedEmail(f"<{key}@x>", ("a@b.c",), b"raw"), now=NOW)
+
+    def claimable(**which: Any) -> set[str]:
+        found: set[str] = set()
+        while True:
+            with store.claim_due_email(NOW, skip=found, **which) as email:
+                if email is None:
+                    return found
+                found.add(email.upload_id)
+
+    assert claimable(mailbox=True) == {"mailed", "answer-m1"}
+    assert claimable(mailbox=False, customers=["acme"]) == {"sftp"}
+    assert claimable() == {"sftp", "mailed", "answer-m1"}
+
+
 def test_account_lock_is_exclusive_and_freed(store: Store) -> None:
     locks = AccountLocks(store.engine)
     other = AccountLocks(store.engine)  # as another replica would hold it
