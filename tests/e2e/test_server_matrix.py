@@ -5,6 +5,10 @@ and ProFTPD ``mod_sftp`` (SPEC 3: servers differ on renames onto existing names,
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections import Counter
 
@@ -134,3 +138,26 @@ def test_a_240_byte_name_is_archived_under_its_name_then_beside_it(server_rig: R
     assert all(len(n.encode()) <= 255 for n in failure)
     assert mobile(40) in (rig.account.failure / name).read_text()
     assert rig.listing()["Upload"] == [] and len(rig.smtp.messages) == 2
+
+
+@pytest.mark.parametrize("point", ["claim.after_rename", "archive.after_rename"])
+def test_killed_at_a_step_then_the_next_poll_finishes_the_file(server_rig: Rig, point: str) -> None:
+    """SIGKILL mid-pipeline (`poll-once` in a process of its own), then a poll resumes:
+    one call, one archive with its errors file, one email."""
+    rig = server_rig
+    name = _name(14)
+    rig.drop(name, csv_text(mobile(50), "12345"))
+    config = rig.write_config()
+    env = {**os.environ, "SFTP_WATCHER_CRASH_AT": point}
+    killed = subprocess.run(
+        [sys.executable, "-m", "sftp_watcher.cli", "poll-once", "--config", str(config)],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode(errors="replace")[-3000:]
+    rig.poll()
+    assert rig.listing() == {"Upload": [], "Success": [name, f"{name}.errors.csv"], "Failure": []}
+    assert [c["contact-numbers"][0] for c in rig.phonon.accepted_calls] == [mobile(50)]
+    assert _emails_by_file(rig) == Counter({name: 1})
