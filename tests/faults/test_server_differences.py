@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import paramiko
 import pytest
@@ -21,7 +21,10 @@ import pytest
 from sftp_watcher.errors import RemoteFileNotFound
 from sftp_watcher.sources.base import Folder
 from sftp_watcher.sources.sftp import SessionLimiter, SftpSource, connect
-from tests.servers.sshd import SftpAccount
+from tests.faults.conftest import Fleet, RunProcess, wait_for
+from tests.servers.proftpd import ProftpdSftp
+from tests.servers.rclone import RcloneSftp
+from tests.servers.sshd import SftpAccount, SshdServer
 
 pytestmark = pytest.mark.sshd
 
@@ -128,3 +131,27 @@ def test_a_rename_from_a_missing_name_onto_a_taken_one_is_no_such_file(
     finally:
         source.close()
     assert (server_account.upload / "claimed").read_text() == "claimed\n"
+
+
+def test_one_service_serves_customers_on_all_three_servers(
+    fleet: Fleet,
+    sshd: SshdServer,
+    rclone_sftp: RcloneSftp,
+    proftpd_sftp: ProftpdSftp,
+    run_process: Callable[..., RunProcess],
+) -> None:
+    """`run` polls an account on each server; each file is called, archived, emailed once."""
+    accounts = [fleet.add(server) for server in (sshd, rclone_sftp, proftpd_sftp)]
+    dropped = {account.customer_id: account.drop(rows=2) for account in accounts}
+    process = run_process(fleet.write_config())
+
+    def done() -> bool:
+        return all(a.listing()["Success"] == [dropped[a.customer_id][0]] for a in accounts) and (
+            len(set(fleet.message_ids())) == len(accounts)
+        )
+
+    wait_for(done, 60, lambda: str([a.listing() for a in accounts]), check=process.check_alive)
+    assert process.stop() == 0
+    numbers = sorted(c["contact-numbers"][0] for c in fleet.phonon.accepted_calls)
+    assert numbers == sorted(n for _, rows in dropped.values() for n in rows)
+    assert all(a.listing()["Upload"] == [] for a in accounts)

@@ -13,12 +13,20 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sftp_watcher.config import SftpSourceConfig
 from tests.servers.sshd import SftpAccount, _free_port
 
 START_TIMEOUT_SECONDS = 15.0
+
+
+class SftpHost(Protocol):
+    """What ``Fleet.add`` needs of a server: OpenSSH's ``SshdServer`` or an ``SftpProcess``."""
+
+    def add_account(self, name: str) -> Path: ...
+
+    def source_config(self, name: str, **overrides: Any) -> SftpSourceConfig: ...
 
 
 def keygen(path: Path, kind: str = "ed25519") -> str:
