@@ -38,6 +38,8 @@ cleanup() {
         kill -KILL "$dockerd_pid" 2>/dev/null
         say "stopped the dockerd this check started (pid $dockerd_pid)"
     fi
+    # dockerd leaves its network namespace mounted under the exec root.
+    grep -o " $work/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -167,7 +169,8 @@ if [[ "$code" != 0 ]]; then
     say "FAIL: SIGTERM ended the container with exit status $code"
     exit 1
 fi
-if ! docker logs "$container" 2>&1 | grep -q '"service.stopped"'; then
+if ! docker logs "$container" 2>&1 | grep -q 'service.stopped'; then
+    docker logs "$container" 2>&1 | tail -n 30
     say "FAIL: no service.stopped event after SIGTERM"
     exit 1
 fi
