@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=int, default=20)
     history.add_argument("--json", action="store_true")
 
+    command("hash-password", "an upload-page password hash for the configuration")
+    template = command("template", "a flow's call-list template (header only, calls nobody)")
+    template.add_argument("--customer", metavar="ID", required=True)
+    template.add_argument("--flow", metavar="FLOW", required=True)
+
     demo = command("demo", "the whole pipeline on embedded defaults, no setup")
     demo.add_argument("--dir", type=Path, default=Path("var/demo"), help="where the demo lives")
     return parser
@@ -126,6 +131,24 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.outcome is Outcome.REJECTED else EXIT_OK
 
 
+def _cmd_template(args: argparse.Namespace) -> int:
+    from sftp_watcher.calllist.template import template_csv
+
+    customer = _settings(args).customer(args.customer)
+    flow = customer.flow(args.flow)
+    if flow is None:
+        known = ", ".join(f.id for f in customer.flows)
+        print(
+            f"sftp-watcher: customer {customer.id} has no flow {args.flow!r} (flows: {known})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    sys.stdout.flush()
+    sys.stdout.buffer.write(template_csv(flow))
+    sys.stdout.buffer.flush()
+    return EXIT_OK
+
+
 def _cmd_poll_once(args: argparse.Namespace) -> int:
     from sftp_watcher.service import Service
 
@@ -147,23 +170,27 @@ def _cmd_poll_once(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from sftp_watcher.scheduler import run_service
     from sftp_watcher.service import Service
+    from sftp_watcher.web.server import serving
 
     if args.embedded:
-        from sftp_watcher.demo import embedded_settings, prepare_tree
+        from sftp_watcher.demo import announce_web_user, embedded_settings, prepare_tree
 
-        settings = _prepare(embedded_settings(Path("var/demo")), args)
+        settings = _prepare(embedded_settings(Path("var/demo"), web_port=8080), args)
         prepare_tree(Path("var/demo"))
+        announce_web_user(settings)
     else:
         settings = _settings(args)
     _init_sentry(settings)
     try:
-        if settings.processes > 1:
-            from sftp_watcher.processes import run_processes
+        # The upload page, when configured, is served by this (the parent) process.
+        with serving(settings):
+            if settings.processes > 1:
+                from sftp_watcher.processes import run_processes
 
-            run_processes(settings, log_format=args.log_format)
-        else:
-            with Service(settings) as service:
-                run_service(service)
+                run_processes(settings, log_format=args.log_format)
+            else:
+                with Service(settings) as service:
+                    run_service(service)
     finally:
         from sftp_watcher.observability.sentry import close_sentry
 
@@ -208,6 +235,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_hash_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from sftp_watcher.web.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("sftp-watcher: the two passwords differ", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("sftp-watcher: the password is empty", file=sys.stderr)
+        return EXIT_USAGE
+    print(hash_password(password))
+    return EXIT_OK
+
+
 def _init_sentry(settings: Settings) -> None:
     if settings.sentry_dsn is None:
         return  # sentry_sdk not even imported: a cold poll-once's start-up is shorter
@@ -223,6 +269,8 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "setup-test": _cmd_setup_test,
     "history": _cmd_history,
     "demo": _cmd_demo,
+    "hash-password": _cmd_hash_password,
+    "template": _cmd_template,
 }
 
 if __name__ == "__main__":  # pragma: no cover

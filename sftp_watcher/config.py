@@ -31,13 +31,14 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from sftp_watcher.calling_hours import CallingHours
 from sftp_watcher.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config.yaml")
 CONFIG_ENV = "SFTP_WATCHER_CONFIG"
 
 _SECRET_KEYS = frozenset(
-    {"password", "private_key_passphrase", "security_id", "sentry_dsn"},
+    {"password", "private_key_passphrase", "security_id", "sentry_dsn", "session_secret"},
 )
 
 
@@ -168,12 +169,78 @@ class FlowConfig(_Model):
     security_id: SecretStr
     api_version: Literal["1.0", "TEST"] = "1.0"
     host: Literal["realtime", "bulk"] = "realtime"
+    # The flow's variables (SPEC 5): with them, any other header rejects the file.
+    variables: list[str] | None = None
 
     @model_validator(mode="after")
     def _bulk_is_multicast(self) -> FlowConfig:
         if self.host == "bulk" and self.type != "multicast":
             raise ValueError("host: bulk is only for multicast flows")
         return self
+
+    @field_validator("variables")
+    @classmethod
+    def _plain_variable_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [_variable_name(name) for name in value]
+        if len(set(names)) != len(names):
+            raise ValueError("variables: each variable may appear once")
+        return names
+
+
+_VARIABLE_PREFIX = "$flow.key."
+_RESERVED_HEADER = re.compile(r"(?i:tel[0-9]+|starttime)")
+
+
+def _variable_name(name: str) -> str:
+    """A declared variable as a header names it: trimmed, without ``$flow.key.``."""
+    plain = name.strip()
+    if plain.lower().startswith(_VARIABLE_PREFIX):
+        plain = plain[len(_VARIABLE_PREFIX) :].strip()
+    if not plain or not plain.isprintable():
+        raise ValueError(f"variables: {name!r} is not a variable name")
+    if _RESERVED_HEADER.fullmatch(plain):
+        raise ValueError(f"variables: {name!r} is a column of its own, not a variable")
+    return plain
+
+
+def _check_calling_hours(value: str | None) -> str | None:
+    if value is not None:
+        CallingHours.parse(value)
+    return value
+
+
+class WebUser(_Model):
+    """One account holder who may sign in to the upload page (SPEC 12)."""
+
+    email: str = Field(pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+    password_hash: str = Field(pattern=r"^\$argon2id\$", repr=False)
+
+
+class WebConfig(_Model):
+    """The upload page (SPEC 12); served by `run` when ``port`` is set."""
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=0, lt=65536)
+    # As users reach the page; cookies are marked Secure when it is https.
+    base_url: str | None = Field(None, pattern=r"^https?://")
+    session_secret: SecretStr | None = None
+    # Web uploads' Upload/, Success/ and Failure/, one folder per customer.
+    spool_dir: Path | None = None
+    session_idle_hours: float = Field(8, gt=0)
+
+    @model_validator(mode="after")
+    def _secret_when_served(self) -> WebConfig:
+        if self.port is not None and self.session_secret is None:
+            raise ValueError("session_secret is required when port is set")
+        if self.session_secret is not None and len(self.session_secret) < 16:
+            raise ValueError("session_secret: at least 16 characters")
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return (self.base_url or "").lower().startswith("https://")
 
 
 class CustomerConfig(_Model):
@@ -184,9 +251,12 @@ class CustomerConfig(_Model):
     row_policy: Literal["partial", "strict"] = "partial"
     home_region: str = "IN"
     default_country_code: str | None = Field(None, pattern=r"^[0-9]{1,3}$")
+    # "09:00-21:00" in the customer's time zone (see calling_hours.py); None: any time.
+    calling_hours: Annotated[str | None, AfterValidator(_check_calling_hours)] = None
     retention_days: int | None = Field(None, gt=0)
     source: SourceConfig
     flows: list[FlowConfig] = Field(min_length=1)
+    web_users: list[WebUser] = Field(default_factory=list)
 
     @field_validator("user_id", mode="before")
     @classmethod
@@ -247,6 +317,7 @@ class Settings(BaseSettings):
     # Not in SPEC 7: what operators need to see idle polls (debug) or only problems.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_deadline_seconds: float = Field(120, gt=0)
+    web: WebConfig | None = None
     customers: list[CustomerConfig] = Field(default_factory=list)
 
     @model_validator(mode="before")
@@ -265,6 +336,11 @@ class Settings(BaseSettings):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"customers: duplicate id(s) {', '.join(dupes)}")
+        emails = [u.email.lower() for c in self.customers for u in c.web_users]
+        dupes = sorted({e for e in emails if emails.count(e) > 1})
+        if dupes:
+            # A web user signs in by email alone, so it must name one customer.
+            raise ValueError(f"customers: web user(s) in several places: {', '.join(dupes)}")
         return self
 
     @classmethod
@@ -292,6 +368,16 @@ class Settings(BaseSettings):
 
     def customer_timezone(self, customer: CustomerConfig) -> ZoneInfo:
         return ZoneInfo(customer.timezone or self.timezone)
+
+    def spool_dir(self) -> Path:
+        """Where doors stage their items: ``web.spool_dir``, else a ``spool/`` folder
+        beside the SQLite state database, else ``var/spool``."""
+        if self.web is not None and self.web.spool_dir is not None:
+            return self.web.spool_dir
+        prefix = "sqlite:///"
+        if self.state_url.startswith(prefix) and self.state_url != prefix + ":memory:":
+            return Path(self.state_url[len(prefix) :]).parent / "spool"
+        return Path("var/spool")
 
 
 def resolve_config_path(path: Path | str | None) -> Path:

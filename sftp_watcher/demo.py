@@ -6,16 +6,19 @@ A local folder tree stands in for the SFTP account, SQLite keeps state, emails b
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
+import structlog
 import yaml
 
 from sftp_watcher.config import Settings, settings_from_mapping
 from sftp_watcher.service import Service
+from sftp_watcher.web.passwords import hash_password
 
 CUSTOMER = "demo"
 USER_ID = "129113"
@@ -23,10 +26,16 @@ FLOW_ID = "o9vJavuB"
 TIMEZONE = ZoneInfo("Asia/Kolkata")
 
 
-def embedded_mapping(base: Path, *, metrics_port: int | None = 9108) -> dict[str, Any]:
-    """The embedded configuration, as it would be written in a config.yaml."""
+DEMO_WEB_EMAIL = "ops@demo.invalid"
+
+
+def embedded_mapping(
+    base: Path, *, metrics_port: int | None = 9108, web_port: int | None = None
+) -> dict[str, Any]:
+    """The embedded configuration, as it would be written in a config.yaml. With
+    ``web_port``: the upload page too, its demo user's password random per call."""
     base = base.resolve()
-    return {
+    mapping: dict[str, Any] = {
         "poll_interval_seconds": 10,
         "min_file_age_seconds": 1,
         "workers": 2,
@@ -56,10 +65,43 @@ def embedded_mapping(base: Path, *, metrics_port: int | None = 9108) -> dict[str
             }
         ],
     }
+    if web_port is not None:
+        password = secrets.token_urlsafe(12)
+        mapping["web"] = {
+            "host": "127.0.0.1",
+            "port": web_port,
+            "base_url": f"http://127.0.0.1:{web_port}",
+            "session_secret": secrets.token_urlsafe(32),
+            "spool_dir": str(base / "spool"),
+        }
+        mapping["customers"][0]["web_users"] = [
+            {"email": DEMO_WEB_EMAIL, "password_hash": hash_password(password)}
+        ]
+        _DEMO_PASSWORDS[DEMO_WEB_EMAIL] = password
+    return mapping
 
 
-def embedded_settings(base: Path, *, metrics_port: int | None = 9108) -> Settings:
-    return settings_from_mapping(embedded_mapping(base, metrics_port=metrics_port))
+# The demo user's password of this start, to be shown once in the log.
+_DEMO_PASSWORDS: dict[str, str] = {}
+
+
+def announce_web_user(settings: Settings) -> None:
+    """Log where the page is and how to sign in (the demo's password is not a secret)."""
+    if settings.web is None or settings.web.port is None:
+        return
+    structlog.get_logger("sftp_watcher.demo").warning(
+        "web.demo_user",
+        message=f"upload page: {settings.web.base_url} — sign in as {DEMO_WEB_EMAIL} with "
+        f"{_DEMO_PASSWORDS.get(DEMO_WEB_EMAIL, '(see the configuration)')}",
+    )
+
+
+def embedded_settings(
+    base: Path, *, metrics_port: int | None = 9108, web_port: int | None = None
+) -> Settings:
+    return settings_from_mapping(
+        embedded_mapping(base, metrics_port=metrics_port, web_port=web_port)
+    )
 
 
 def prepare_tree(base: Path) -> Path:

@@ -22,7 +22,11 @@ an adapter catches a library's own exception.
     ├── MailError                 sending the account holder's email (retried later)
     ├── StateError                the state database
     │   └── InvalidTransition     an upload asked to move where its state machine forbids
-    └── ShutdownRequested         SIGTERM arrived; finish the file in hand and stop
+    │       └── UploadTakenOver   another process moved the upload on first
+    ├── ShutdownRequested         SIGTERM arrived; finish the file in hand and stop
+    └── WebError                  the upload page refuses a request (a bad form, a wrong type)
+        ├── UploadTooLarge        a body over max_file_bytes, not read further
+        └── NotFound              no such flow, upload or preview for this user (or another's)
 """
 
 from __future__ import annotations
@@ -157,5 +161,34 @@ class InvalidTransition(StateError):
     """An upload was asked to move to a state its state machine does not allow from here."""
 
 
+class UploadTakenOver(InvalidTransition):
+    """The upload's record had already moved past the step being recorded: another
+    process is (or was) working on it, so this one leaves it alone."""
+
+
 class ShutdownRequested(WatcherError):
     """SIGTERM arrived: the file in hand is finished, nothing new is started."""
+
+
+class WebError(WatcherError):
+    """The upload page refuses a request; ``reason`` is written for the signed-in user."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class UploadTooLarge(WebError):
+    """A body over ``max_file_bytes`` (SPEC 12); it is not read further."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the file is larger than the limit of {limit:,} bytes")
+
+
+class NotFound(WebError):
+    """No such flow, upload or preview for the signed-in user: another customer's is the
+    same answer as one that does not exist (SPEC 12)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"no such {what}")

@@ -15,6 +15,7 @@ def history_rows(store: Store, *, customer_id: str | None, limit: int) -> list[d
             {
                 "upload_id": upload.id,
                 "customer": upload.customer_id,
+                "channel": upload.channel,
                 "file": upload.original_name,
                 "state": upload.state,
                 "outcome": upload.destination,
@@ -40,13 +41,14 @@ def history_rows(store: Store, *, customer_id: str | None, limit: int) -> list[d
 def render_history(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "No uploads recorded yet."
-    header = ("WHEN (UTC)", "CUSTOMER", "FILE", "STATE", "OUTCOME", "CALLS", "REASON")
+    header = ("WHEN (UTC)", "CUSTOMER", "VIA", "FILE", "STATE", "OUTCOME", "CALLS", "REASON")
     table = [header]
     for row in rows:
         table.append(
             (
                 row["created_at"][:19].replace("T", " "),
                 row["customer"],
+                row["channel"],
                 row["file"],
                 row["state"],
                 row["outcome"] or "-",

@@ -74,14 +74,16 @@ def _parse_start(digits: str, tz: ZoneInfo, name: str) -> datetime:
 
 def _explain_mismatch(name: str) -> str:
     """The grammar, plus the most likely single mistake when one stands out."""
+    from sftp_watcher.calllist.text import quoted  # here: calllist imports this module
+
     stem, dot, extension = name.rpartition(".")
     if not dot or extension.lower() not in {"csv", "zip"}:
-        got = f".{extension}" if dot else "no extension"
+        got = f".{quoted(extension)}" if dot else "no extension"
         return f"only .csv and .zip files are processed (got {got}); {_GRAMMAR}"
     upload = re.fullmatch(r"C[0-9]+_[A-Za-z0-9]+_upload_(.*)", stem)
     if upload is not None:
         return (
-            f"the start time {upload[1]!r} in the file name must be 14 digits "
+            f"the start time {quoted(upload[1])!r} in the file name must be 14 digits "
             f"DDMMYYYYHHMMSS, e.g. 08022026211200; {_GRAMMAR}"
         )
     return _GRAMMAR

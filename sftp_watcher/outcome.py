@@ -25,8 +25,11 @@ def with_file_error(report: Report, reason: str) -> Report:
 
 
 def outcome_label(upload: Upload) -> str:
-    """accepted | partial | rejected | duplicate | failed (Phonon refused it), for metrics."""
+    """accepted | partial | rejected | duplicate | failed (Phonon refused it) | crashed
+    (it could not be processed, SPEC 3), for metrics."""
     report = upload.report or {}
+    if report.get("crashed"):
+        return "crashed"
     if upload.destination == "success":
         return "partial" if upload.rows_triggered < upload.rows_total else "accepted"
     if report.get("duplicate_of"):
@@ -59,8 +62,9 @@ def duplicate_reason(earlier: Upload, flow_id: str | None, tz: tzinfo) -> str:
         )
     return (
         f"the same list was already processed {where}; it was not scheduled again so "
-        "nobody is called twice. Upload it again after the duplicate window if the repeat "
-        "is intended."
+        "nobody is called twice. To call the same list again on purpose, give the file "
+        "another start time in its name (C<UserID>_<FlowID>_upload_DDMMYYYYHHMMSS.csv), "
+        "or upload it again after the duplicate window"
     )
 
 

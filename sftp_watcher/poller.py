@@ -8,23 +8,27 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
 
 import structlog
 
 from sftp_watcher.config import CustomerConfig, Settings
-from sftp_watcher.errors import ConnectFailed, SourceError, SourceUnavailable, StateError
-from sftp_watcher.naming import is_not_ready_name
+from sftp_watcher.errors import (
+    ConnectFailed,
+    FileNameError,
+    SourceError,
+    SourceUnavailable,
+    StateError,
+)
+from sftp_watcher.naming import is_not_ready_name, parse_upload_name
 from sftp_watcher.observability import metrics
 from sftp_watcher.phonon import Trigger
 from sftp_watcher.pipeline import Clock, Handover, Pipeline, utc_now
 from sftp_watcher.sources.base import Entry, Folder, Source
 from sftp_watcher.sources.names import parse_claim_name
 from sftp_watcher.state.locks import AccountLocks
-from sftp_watcher.state.models import Upload
+from sftp_watcher.state.models import FINAL_STATES, Channel, Upload, UploadState
 from sftp_watcher.state.store import Store
 
 log = structlog.get_logger("sftp_watcher.poller")
@@ -33,7 +37,6 @@ MAX_BACKOFF_SECONDS = 900.0
 # How often (at most 10 polls apart) a sweep asks the database for uploads another, dead
 # replica left unfinished where Upload/ does not show them.
 RESUME_CHECK_SECONDS = 60.0
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,14 @@ def is_ready(
     if entry.kind != "file" or is_not_ready_name(entry.name):
         return False
     return now.timestamp() + clock_skew_seconds - entry.mtime >= min_age_seconds
+
+
+def _is_text(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Account:
@@ -90,7 +101,11 @@ class Account:
         self.locks = locks
         self.stop = stop
         self.clock = clock
-        self.pipeline = Pipeline(settings, customer, source, store, trigger, clock, handover)
+        self.channel = Channel.LOCAL if customer.source.kind == "local" else Channel.SFTP
+        self.pipeline = Pipeline(
+            settings, customer, source, store, trigger, clock, handover, self.channel.value
+        )
+        self._ignored: set[str] = set()  # claim-like names logged once as left alone
         self._log = log.bind(customer=customer.id)
         self._failures = 0
         self._retry_at = 0.0  # monotonic time before which sweeps are skipped
@@ -166,11 +181,11 @@ class Account:
         entries = self.source.list(Folder.UPLOAD)
         if self._may_have_unfinished(entries):
             self._resume_checked_at = time.monotonic()
-            for upload in self.store.unfinished(self.customer.id):
+            for upload in self.store.unfinished(self.customer.id, channels=(self.channel,)):
                 if self.stop.is_set():
                     break
                 self._log.info("upload.resumed", upload_id=upload.id, state=upload.state)
-                if not self._run_one(self.pipeline.run, upload):
+                if not self._finished(self.pipeline.run(upload)):
                     self._resume_checked_at = None
                 processed += 1
         self._adopt_orphan_claims(entries)
@@ -185,9 +200,16 @@ class Account:
         for entry in ready:
             if self.stop.is_set():
                 break
+            if not _is_text(entry.name):
+                # Not valid UTF-8 (a local folder's raw bytes): no record, email or
+                # report can carry it. Left alone, logged once; the others go on.
+                if entry.name not in self._ignored:
+                    self._ignored.add(entry.name)
+                    self._log.warning("file.name_not_utf8", file=ascii(entry.name))
+                continue
             if not self._unchanged(entry):
                 continue
-            if self._run_one(self._take, entry):
+            if self._finished(self.pipeline.run(self.pipeline.start(entry))):
                 left.pop(entry.name, None)
             processed += 1
         oldest = min((e.mtime for e in left.values()), default=None)
@@ -234,29 +256,40 @@ class Account:
         return (now_entry.size, now_entry.mtime) == (entry.size, entry.mtime)
 
     def _adopt_orphan_claims(self, entries: list[Entry]) -> None:
+        """Take over claims without a record (SPEC 3) when safe: a regular file (as
+        listed, never followed) whose embedded name is a valid upload name of this
+        account. Anything else is left alone, and logged once."""
         for entry in entries:
             parsed = parse_claim_name(entry.name)
-            if parsed is None:
+            if parsed is None or entry.name in self._ignored:
                 continue
             upload_id, original = parsed
-            if self.store.get(upload_id) is None:
-                upload = self.pipeline.adopt(upload_id, original, entry)
-                self._run_one(self.pipeline.run, upload)
+            if self.store.get(upload_id) is not None:
+                continue
+            why = self._not_adoptable(entry, original)
+            if why is not None:
+                self._ignored.add(entry.name)
+                self._log.warning("claim.ignored", claim=entry.name, kind=entry.kind, why=why)
+                continue
+            upload = self.pipeline.adopt(upload_id, original, entry)
+            self.pipeline.run(upload)
 
-    def _take(self, entry: Entry) -> Upload:
-        return self.pipeline.run(self.pipeline.start(entry))
-
-    def _run_one(self, work: Callable[[T], object], item: T) -> bool:
-        """Run one upload; a failure of a single file never stops the sweep of the others."""
+    def _not_adoptable(self, entry: Entry, original: str) -> str | None:
+        if entry.kind != "file":
+            return f"not a regular file ({entry.kind})"
         try:
-            work(item)
-        except SourceUnavailable:
-            raise  # the connection is gone: the whole sweep stops and retries later
-        except SourceError as exc:
-            # Left in its current state: the next sweep resumes it.
-            self._log.error("upload.failed", error=str(exc), path=exc.path)
-            return False
-        return True
+            name = parse_upload_name(original, self.pipeline.rules.timezone)
+        except FileNameError:
+            return "its embedded name is not an upload name"
+        if name.user_id != self.customer.user_id:
+            return "its embedded name is not this account's"
+        return None
+
+    @staticmethod
+    def _finished(upload: Upload) -> bool:
+        """The dispatcher contains every upload's failure; one left unfinished waits
+        for the next sweep (an error of the source, counted in its attempts)."""
+        return UploadState(upload.state) in FINAL_STATES
 
     def _failed(self, exc: Exception) -> None:
         self._failures += 1

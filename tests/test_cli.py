@@ -102,3 +102,62 @@ def test_log_level_debug_shows_the_polls_that_found_nothing(
         config.write_text(yaml.safe_dump({**base, "log_level": level}), encoding="utf-8")
         assert main(["poll-once", "--config", str(config)]) == EXIT_OK
         assert ('"event": "poll.finished"' in capsys.readouterr().err) is shown, level
+
+
+TEMPLATE_CONFIG = (
+    "customers:\n"
+    "  - id: acme\n"
+    "    user_id: '129113'\n"
+    "    source: {kind: local, path: /tmp/nowhere}\n"
+    "    flows:\n"
+    "      - {id: o9vJavuB, security_id: x, variables: [Name, Amount]}\n"
+    "      - {id: Plain123, security_id: x}\n"
+)
+
+
+def test_template_prints_the_flows_header_only(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(TEMPLATE_CONFIG, encoding="utf-8")
+    args = ["template", "--customer", "acme", "--config", str(config)]
+    assert main([*args, "--flow", "o9vJavuB"]) == EXIT_OK
+    assert capsysbinary.readouterr().out == b"tel1,tel2,tel3,Name,Amount,starttime\r\n"
+    assert main([*args, "--flow", "Plain123"]) == EXIT_OK
+    assert capsysbinary.readouterr().out == b"tel1,tel2,tel3,starttime\r\n"
+    assert main([*args, "--flow", "Nope1234"]) == EXIT_USAGE
+    assert b"no flow 'Nope1234' (flows: o9vJavuB, Plain123)" in capsysbinary.readouterr().err
+
+
+@pytest.mark.parametrize("flow", ["o9vJavuB", "Plain123"])
+def test_the_template_uploaded_unchanged_calls_nobody_and_breaks_no_file_rule(
+    tmp_path: Path,
+    capsysbinary: pytest.CaptureFixture[bytes],
+    flow: str,
+) -> None:
+    """Round trip: template, then validate --customer: no records, no other complaint."""
+    config = tmp_path / "config.yaml"
+    config.write_text(TEMPLATE_CONFIG, encoding="utf-8")
+    assert main(["template", "--customer", "acme", "--flow", flow, "--config", str(config)]) == 0
+    path = tmp_path / f"C129113_{flow}.csv"
+    path.write_bytes(capsysbinary.readouterr().out)
+    args = ["validate", str(path), "--customer", "acme", "--config", str(config), "--json"]
+    assert main(args) == EXIT_FAILED
+    report = json.loads(capsysbinary.readouterr().out)
+    assert (report["rows_total"], report["rows_valid"], report["row_errors"]) == (0, 0, [])
+    assert report["file_errors"] == ["the file has a header row but no records"]
+    assert report["warnings"] == []
+
+
+def test_validate_with_customer_applies_the_flows_variables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(TEMPLATE_CONFIG, encoding="utf-8")
+    path = tmp_path / "C129113_o9vJavuB.csv"
+    path.write_text("tel1,Nmae\n919876543210,Asha\n", encoding="utf-8")
+    assert main(["validate", str(path), "--customer", "acme", "--config", str(config)]) == 1
+    assert (
+        "`Nmae`: not a variable of flow o9vJavuB; did you mean `Name`?" in capsys.readouterr().out
+    )
+    assert main(["validate", str(path)]) == EXIT_OK  # without --customer: any header goes

@@ -75,12 +75,16 @@ def _valid_numbers(
         return None
 
 
-def bulk_digits(values: Sequence[str], country_codes: Sequence[int]) -> tuple[list[str], list[int]]:
+def bulk_digits(
+    values: Sequence[str], country_codes: Sequence[int], home_code: int
+) -> tuple[list[str], list[int]]:
     """Per cell, ``cc + national number`` when proven valid, else ""; and the indexes of
     the cells left to phonenumbers (neither proven nor empty).
 
     A cell qualifies when it is exactly an optional ``+`` or ``00`` and digits. Cells
-    are taken by length, so that each group is one fixed-width byte matrix.
+    are taken by length, so that each group is one fixed-width byte matrix. A cell
+    without ``+`` or ``00`` is proven only with ``home_code`` first: other digits may be
+    a bare national number of the home region, which phonenumbers must tell apart.
     """
     count = len(values)
     lengths = np.fromiter(map(len, values), dtype=np.intp, count=count)
@@ -99,7 +103,7 @@ def bulk_digits(values: Sequence[str], country_codes: Sequence[int]) -> tuple[li
         for offset, chosen in ((0, ~plus & ~double_zero), (1, plus), (2, double_zero)):
             if chosen.any():
                 body = matrix[:, offset:] if chosen.all() else matrix[chosen, offset:]
-                proven = _proven(body, country_codes)
+                proven = _proven(body, country_codes if offset else [home_code])
                 found[rows[chosen][proven]] = True
                 if offset:
                     prefixed.append((rows[chosen][proven], offset))
@@ -159,34 +163,6 @@ def _kept_as_written(national: str, meta: PhoneMetadata) -> bool:
     prefix = meta.national_prefix_for_parsing
     free = _prefix_free(prefix) if prefix else None
     return not prefix or (free is not None and free.passes(national))
-
-
-def invalid_with_plus(body: str) -> bool:
-    """True only when phonenumbers certainly finds ``+body`` (ASCII digits) no valid number.
-
-    parse() takes the shortest known country code at the start; when that code has an
-    automaton and the rest is kept as written, the automaton's "no" is phonenumbers' own.
-    """
-    if len(body) <= 2 or body[0] == "0":
-        return False  # too short, or no country code at all: leave the wording to parse()
-    code = next(
-        (
-            int(body[:n])
-            for n in (1, 2, 3)
-            if int(body[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
-        ),
-        None,
-    )
-    if code is None:
-        return True  # no country has this code: parse() refuses "+body"
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]
-    main = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
-    national = body[len(str(code)) :]
-    if main is None or not _kept_as_written(national, main):
-        return False
-    # A valid number is valid for the region is_valid_number() picks, so for one of them.
-    machines = [_valid_numbers(code, region) for region in regions]
-    return all(m is not None and not m.passes(national) for m in machines)
 
 
 def bare_home_number(body: str, home_region: str) -> bool:

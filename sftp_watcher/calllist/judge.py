@@ -14,13 +14,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sftp_watcher.calllist.headers import Columns, map_columns
+from sftp_watcher.calllist.headers import Columns, check_variables, map_columns
 from sftp_watcher.calllist.numbers import NumberJudge
 from sftp_watcher.calllist.reader import Sheet, read_sheet
 from sftp_watcher.calllist.records import CallRecords
 from sftp_watcher.calllist.report import Outcome, Report
 from sftp_watcher.calllist.rows import RowJudge
 from sftp_watcher.calllist.rules import Rules
+from sftp_watcher.calllist.text import quoted
 from sftp_watcher.calllist.times import StartTimeJudge
 from sftp_watcher.calllist.zipfiles import read_members
 from sftp_watcher.errors import FileNameError, FileRejected
@@ -72,6 +73,7 @@ def _judge(name: str, data: bytes, rules: Rules, now: datetime) -> Report:
         sheets = _sheets(upload, data, rules)
         warnings = tuple(w for sheet in sheets for w in sheet.warnings)
         prepared = [_prepare(sheet) for sheet in sheets]
+        warnings += _variable_warnings(prepared, rules, upload.flow_id)
         _check_row_count(prepared, rules)
     except FileRejected as exc:
         return replace(base, file_errors=(exc.reason,), warnings=warnings)
@@ -81,11 +83,14 @@ def _judge(name: str, data: bytes, rules: Rules, now: datetime) -> Report:
 
 def _check_name(upload: UploadName, rules: Rules, now: datetime) -> None:
     if rules.user_id is not None and upload.user_id != rules.user_id:
-        raise FileRejected(f"file name names account C{upload.user_id}, not C{rules.user_id}")
+        raise FileRejected(
+            f"file name names account C{quoted(upload.user_id)}, not C{rules.user_id}"
+        )
     if rules.flow_ids is not None and upload.flow_id not in rules.flow_ids:
         configured = ", ".join(sorted(rules.flow_ids)) or "none"
         raise FileRejected(
-            f"flow {upload.flow_id} is not configured for this account (configured: {configured})"
+            f"flow {quoted(upload.flow_id)} is not configured for this account "
+            f"(configured: {configured})"
         )
     start = upload.start_time
     if start is None:
@@ -119,9 +124,20 @@ def _sheets(upload: UploadName, data: bytes, rules: Rules) -> list[Sheet]:
 
 def _prepare(sheet: Sheet) -> _Prepared:
     if sheet.header is None:
-        subject = sheet.member or "the file"
+        subject = quoted(sheet.member) if sheet.member else "the file"
         raise FileRejected(f"{subject} is empty: it needs a header row (tel1, ...) and records")
     return sheet, map_columns(sheet.header, sheet.columns, sheet.member)
+
+
+def _variable_warnings(prepared: list[_Prepared], rules: Rules, flow_id: str) -> tuple[str, ...]:
+    declared = rules.declared_variables(flow_id)
+    if declared is None:
+        return ()
+    return tuple(
+        warning
+        for sheet, columns in prepared
+        for warning in check_variables(columns, declared, flow_id, sheet.member)
+    )
 
 
 def _check_row_count(prepared: list[_Prepared], rules: Rules) -> None:
@@ -136,7 +152,7 @@ def _check_row_count(prepared: list[_Prepared], rules: Rules) -> None:
 def _empty_column_warnings(prepared: list[_Prepared]) -> Iterator[str]:
     for sheet, columns in prepared:
         if columns.ignored_empty:
-            where = f" in {sheet.member}" if sheet.member else ""
+            where = f" in {quoted(sheet.member)}" if sheet.member else ""
             yield f"ignored {columns.ignored_empty} empty column(s){where} (no header, no values)"
 
 
@@ -146,7 +162,14 @@ def _judge_rows(
     default_start = (upload.start_time or now).astimezone(rules.timezone)
     judge_rows = RowJudge(
         NumberJudge(rules.home_region, rules.default_country_code),
-        StartTimeJudge(rules.timezone, now, default_start, rules.limits.max_schedule_days),
+        StartTimeJudge(
+            rules.timezone,
+            now,
+            default_start,
+            rules.limits.max_schedule_days,
+            rules.calling_hours,
+            named_default=upload.start_time is not None,
+        ),
         default_start,
     )
     for sheet, columns in prepared:

@@ -23,6 +23,7 @@ from sftp_watcher.calllist.numbers import NumberJudge
 from sftp_watcher.calllist.reader import Sheet
 from sftp_watcher.calllist.records import RecordColumns
 from sftp_watcher.calllist.report import RowError
+from sftp_watcher.calllist.text import quoted
 from sftp_watcher.calllist.times import StartTimeJudge
 
 
@@ -98,6 +99,10 @@ class RowJudge:
 
     def _start_column(self, table: _Table, columns: Columns) -> Sequence[datetime]:
         if columns.starttime is None:
+            reason = self._times.default_problem  # outside the calling hours
+            if reason is not None:
+                for k in range(len(table.lines)):
+                    _problem(table, k, "starttime", "", reason)
             return [self._default_start] * len(table.lines)
         index, name = columns.starttime
         values = table.cells[index]
@@ -143,7 +148,7 @@ class RowJudge:
                 table.lines[indexes[first[position]]],
                 table.member,
             )
-            where = f"line {line}" + (f" of {member}" if member else "")
+            where = f"line {line}" + (f" of {quoted(member)}" if member else "")
             reason = f"duplicate of {where} (same tel1 number)"
             _problem(table, indexes[position], "tel1", keys[position], reason)
         return list(compress(indexes, called.tolist()))

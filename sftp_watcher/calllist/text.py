@@ -1,10 +1,19 @@
-"""The human-readable report ``sftp-watcher validate`` prints."""
+"""Customer text in reasons, and the human-readable report ``sftp-watcher validate`` prints."""
 
 from __future__ import annotations
 
 from sftp_watcher.calllist.report import Report
 
+MAX_QUOTED = 200  # SPEC 4: a reason quotes at most this many characters of a customer value
 _MAX_VALUE = 40  # long cells would push the reason column off the screen
+
+
+def quoted(value: str, limit: int = MAX_QUOTED) -> str:
+    """A customer value (cell, header, name) as a reason may quote it: at most ``limit``
+    characters of it, then how long it really is."""
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}… ({len(value):,} characters)"
 
 
 def render_text(report: Report) -> str:

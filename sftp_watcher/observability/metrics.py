@@ -15,7 +15,8 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 FILES = Counter(
     "sftp_watcher_files_total",
-    "Call-list files processed, by outcome (accepted, partial, rejected, duplicate, failed).",
+    "Call-list files processed, by outcome (accepted, partial, rejected, duplicate, failed, "
+    "crashed: could not be processed).",
     ["customer", "outcome"],
     registry=REGISTRY,
 )

@@ -18,16 +18,22 @@ DRY_RUN = "phonon.dry_run is on: nothing is sent to Phonon"
 def check_flows(settings: Settings, customer: CustomerConfig) -> list[Check]:
     """One check per configured flow; 302 Empty Call List proves id, secret and IP are right."""
     if settings.phonon.dry_run:
-        return [Check.skipped(f"flow {flow.id}", DRY_RUN) for flow in customer.flows]
+        return [
+            Check.skipped(f"flow {flow.id}", f"{DRY_RUN}; {flow_variables(flow)}")
+            for flow in customer.flows
+        ]
     with PhononClient(settings.phonon) as client:
         return [_flow(flow, client.check_flow(flow)) for flow in customer.flows]
 
 
 def _flow(flow: FlowConfig, result: FlowCheck) -> Check:
     name = f"flow {flow.id}"
-    what = f"{flow.type} flow on the {flow.host} host, api-version {flow.api_version}"
+    what = (
+        f"{flow.type} flow on the {flow.host} host, api-version {flow.api_version}, "
+        f"{flow_variables(flow)}"
+    )
     if result.skipped:
-        return Check.skipped(name, result.message)
+        return Check.skipped(name, f"{result.message}; {flow_variables(flow)}")
     if result.ok:
         return Check.passed(
             name,
@@ -35,6 +41,13 @@ def _flow(flow: FlowConfig, result: FlowCheck) -> Check:
             "IP whitelisting are right",
         )
     return Check.failed(name, f"{what}: Phonon answered {result.message}", result.fix)
+
+
+def flow_variables(flow: FlowConfig) -> str:
+    """The flow's variables as setup-test lists them (SPEC 5)."""
+    if flow.variables is None:
+        return "variables not declared (every header but tel1..tel10 and starttime is one)"
+    return f"variables: {', '.join(flow.variables) or 'none'}"
 
 
 def check_test_email(

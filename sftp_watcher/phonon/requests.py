@@ -19,7 +19,8 @@ from sftp_watcher.errors import PhononRejected
 HostKind = Literal["realtime", "bulk"]
 
 MAX_CALLS = 500  # Phonon's limit per request
-MAX_BYTES = 256 * 1024  # Phonon's limit per request body
+# Phonon's "256 KB" a request, read as 256,000 bytes: the stricter of the two readings.
+MAX_BYTES = 256_000
 # Phonon documents no length limit for client-identifier; keep ids short enough for any
 # reasonable column width on their side and in our reports.
 MAX_CLIENT_ID_CHARS = 64
@@ -82,7 +83,7 @@ def build_batches(
     Each call is encoded once and its size measured, so building is linear in the
     number of records. Members of a zip are numbered in order of first appearance.
     A single call that alone exceeds ``max_bytes`` raises ``PhononRejected``; with
-    Phonon's 256 KB limit that would take kilobytes of variables in one row.
+    Phonon's 256,000-byte limit that would take kilobytes of variables in one row.
     """
     prefix = _envelope(flow, calls=[]).removesuffix(b"]}")
     suffix = b"]}"

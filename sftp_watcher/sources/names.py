@@ -20,7 +20,14 @@ TEMPORARY_SUFFIXES = (".filepart", ".part", ".partial", ".tmp", ".crdownload")
 # Past this many "_N" candidates something else is wrong (a folder full of copies).
 _MAX_CANDIDATES = 1000
 
-_UPLOAD_ID = re.compile(r"[A-Za-z0-9-]+")
+# Upload ids: hex from the sweep, door ids such as "web:<token>"; never a dot.
+_UPLOAD_ID = re.compile(r"[A-Za-z0-9:_-]+")
+
+# Most file systems and SFTP servers refuse a name over 255 bytes (UTF-8).
+MAX_NAME_BYTES = 255
+# Ends a claim's embedded name that was cut to fit: no upload name ends with it, so a
+# cut claim is never adopted without its record (which holds the full name).
+CUT_MARK = "~"
 
 
 def is_temporary_name(name: str) -> bool:
@@ -29,13 +36,22 @@ def is_temporary_name(name: str) -> bool:
 
 
 def claim_name(upload_id: str, original: str) -> str:
-    """The name a file is renamed to while we process it, unique per ``upload_id``."""
+    """The name a file is renamed to while we process it, unique per ``upload_id`` and
+    at most 255 bytes: a longer original is cut (on a character boundary) and marked."""
     if not _UPLOAD_ID.fullmatch(upload_id):
         # A dot would make parse_claim_name ambiguous.
-        raise ValueError(f"upload id must be letters, digits and dashes: {upload_id!r}")
+        raise ValueError(f"upload id must be letters, digits, ':', '_' and '-': {upload_id!r}")
     if not original or "/" in original:
         raise ValueError(f"not a plain file name: {original!r}")
-    return f"{CLAIM_PREFIX}{upload_id}.{original}{CLAIM_SUFFIX}"
+    name = f"{CLAIM_PREFIX}{upload_id}.{original}{CLAIM_SUFFIX}"
+    excess = len(name.encode()) - MAX_NAME_BYTES
+    if excess <= 0:
+        return name
+    room = len(original.encode()) - excess - len(CUT_MARK)
+    if room < 1:
+        raise ValueError(f"upload id too long for a claim name: {upload_id!r}")
+    cut = original.encode()[:room].decode(errors="ignore")
+    return f"{CLAIM_PREFIX}{upload_id}.{cut}{CUT_MARK}{CLAIM_SUFFIX}"
 
 
 def parse_claim_name(name: str) -> tuple[str, str] | None:
@@ -63,6 +79,23 @@ def candidate_names(desired: str, now: datetime) -> Iterator[str]:
     yield f"{stem}_{stamp}{suffix}"
     for n in range(2, _MAX_CANDIDATES):
         yield f"{stem}_{stamp}_{n}{suffix}"
+
+
+def free_pair(source: Source, folder: Folder, desired: str, now: datetime) -> str:
+    """The first of ``candidate_names`` such that both it and ``<it>.errors.csv`` are
+    free in ``folder`` (SPEC 3: the errors file keeps its pair)."""
+    for name in candidate_names(desired, now):
+        errors = f"{name}.errors.csv"
+        if source.exists(folder, name):
+            continue
+        # A name too long to exist is free (servers answer such a stat with an error).
+        if len(errors.encode()) > MAX_NAME_BYTES or not source.exists(folder, errors):
+            return name
+    raise RemoteOperationFailed(
+        f"no free name for {desired!r} in {folder.value}: {_MAX_CANDIDATES} candidates taken",
+        customer=source.customer_id,
+        path=desired,
+    )
 
 
 def free_name(source: Source, folder: Folder, desired: str, now: datetime) -> str:

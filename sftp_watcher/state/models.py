@@ -33,7 +33,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from sftp_watcher.errors import InvalidTransition
+from sftp_watcher.errors import InvalidTransition, UploadTakenOver
 
 
 class UploadState(StrEnum):
@@ -46,12 +46,18 @@ class UploadState(StrEnum):
     ABANDONED = "abandoned"  # the file vanished before we claimed it: nothing happened
 
 
+# An upload that fails unexpectedly before it is triggered goes straight to TRIGGERED
+# (destination Failure/, SPEC 3); one that cannot even be failed is abandoned.
 _NEXT: dict[UploadState, frozenset[UploadState]] = {
-    UploadState.CLAIMING: frozenset({UploadState.CLAIMED, UploadState.ABANDONED}),
-    UploadState.CLAIMED: frozenset({UploadState.JUDGED}),
-    UploadState.JUDGED: frozenset({UploadState.TRIGGERED}),
-    UploadState.TRIGGERED: frozenset({UploadState.ARCHIVED}),
-    UploadState.ARCHIVED: frozenset({UploadState.DONE}),
+    UploadState.CLAIMING: frozenset(
+        {UploadState.CLAIMED, UploadState.TRIGGERED, UploadState.ABANDONED}
+    ),
+    UploadState.CLAIMED: frozenset(
+        {UploadState.JUDGED, UploadState.TRIGGERED, UploadState.ABANDONED}
+    ),
+    UploadState.JUDGED: frozenset({UploadState.TRIGGERED, UploadState.ABANDONED}),
+    UploadState.TRIGGERED: frozenset({UploadState.ARCHIVED, UploadState.ABANDONED}),
+    UploadState.ARCHIVED: frozenset({UploadState.DONE, UploadState.ABANDONED}),
     UploadState.DONE: frozenset(),
     UploadState.ABANDONED: frozenset(),
 }
@@ -65,9 +71,32 @@ def predecessors(state: UploadState) -> frozenset[UploadState]:
     return frozenset(s for s, following in _NEXT.items() if state in following)
 
 
+_ORDER = list(UploadState)
+
+
 def check_transition(upload_id: str, current: UploadState, target: UploadState) -> None:
-    if target not in _NEXT[current]:
-        raise InvalidTransition(f"upload {upload_id}: cannot go from {current} to {target}")
+    if target in _NEXT[current]:
+        return
+    message = f"upload {upload_id}: cannot go from {current} to {target}"
+    if current in FINAL_STATES or _ORDER.index(current) >= _ORDER.index(target):
+        raise UploadTakenOver(message)  # already there or past it: someone else moved it
+    raise InvalidTransition(message)
+
+
+class Destination(StrEnum):
+    """The folder an upload ends in."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+class Channel(StrEnum):
+    """The door an upload came in by (SPEC 11, 12): each door resumes its own."""
+
+    SFTP = "sftp"
+    LOCAL = "local"
+    EMAIL = "email"
+    WEB = "web"
 
 
 class BatchStatus(StrEnum):
@@ -104,6 +133,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+EnumT = TypeVar("EnumT", bound=StrEnum)
+
+
+class StrEnumType(TypeDecorator[EnumT]):
+    """A ``StrEnum`` stored as its value in a plain string column, given back as the enum."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum: type[EnumT]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: EnumT | str | None, dialect: Any) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> EnumT | None:
+        return None if value is None else self.enum(value)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -138,7 +187,7 @@ class Upload(Base):
     customer_id: Mapped[str] = mapped_column(String(128))
     original_name: Mapped[str] = mapped_column(String(512))
     claim_name: Mapped[str] = mapped_column(String(700))
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[UploadState] = mapped_column(StrEnumType(UploadState))
     size: Mapped[int] = mapped_column(Integer, default=0)
     uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -147,7 +196,9 @@ class Upload(Base):
     judged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     content_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     flow_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    destination: Mapped[str | None] = mapped_column(String(16), nullable=True)  # success|failure
+    # The file name's start time: part of the duplicate key with content and flow (SPEC 5).
+    start_time: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    destination: Mapped[Destination | None] = mapped_column(StrEnumType(Destination), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     rows_total: Mapped[int] = mapped_column(Integer, default=0)
     rows_valid: Mapped[int] = mapped_column(Integer, default=0)
@@ -159,6 +210,15 @@ class Upload(Base):
     archived_as: Mapped[str | None] = mapped_column(String(700), nullable=True)
     errors_file: Mapped[str | None] = mapped_column(String(700), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The door it came in by; who sent it (email sender, web user); the name the judge
+    # reads when the door knows flow and start time from elsewhere (migration 0002).
+    channel: Mapped[Channel] = mapped_column(
+        StrEnumType(Channel), default=Channel.SFTP, server_default=Channel.SFTP.value
+    )
+    sender: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    judged_name: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # Process runs that took it in hand without finishing it (SPEC 3: 3 in a row fail it).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     steps: Mapped[list[Step]] = relationship(
         back_populates="upload", order_by="Step.id", cascade="all, delete-orphan"
@@ -239,3 +299,16 @@ class ServerProfile(Base):
     customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     profile: Mapped[dict[str, Any]] = mapped_column(JSON)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in upload-page user; the cookie holds a token whose SHA-256 is ``id``,
+    so the table alone cannot sign anyone in. Signing out deletes the row."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

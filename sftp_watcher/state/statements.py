@@ -33,6 +33,7 @@ from sftp_watcher.state.models import (
     BatchStatus,
     EmailStatus,
     UploadState,
+    UTCDateTime,
     predecessors,
 )
 
@@ -57,10 +58,22 @@ DUE_EMAIL = select(OUTBOX).where(*DUE).order_by(OUTBOX.c.next_attempt_at).limit(
 PENDING_EMAIL = select(OUTBOX).where(
     OUTBOX.c.upload_id == bindparam("upload_id"), OUTBOX.c.status == EmailStatus.PENDING.value
 )
-# The uploads of ``customer_id`` not finished yet.
+# The uploads of ``customer_id`` (come in by one of ``channels``) not finished yet.
 UNFINISHED = (
     UPLOADS.c.customer_id == bindparam("customer_id"),
     UPLOADS.c.state.not_in(FINAL_VALUES),
+    UPLOADS.c.channel.in_(bindparam("channels", expanding=True)),
+)
+BEGIN_ATTEMPT = (
+    update(UPLOADS)
+    .where(UPLOADS.c.id == bindparam("_id"), UPLOADS.c.state.not_in(FINAL_VALUES))
+    .values(attempts=UPLOADS.c.attempts + 1)
+    .returning(*UPLOADS.c)
+)
+FORGET_ATTEMPT = (
+    update(UPLOADS)
+    .where(UPLOADS.c.id == bindparam("_id"), UPLOADS.c.attempts > 0)
+    .values(attempts=UPLOADS.c.attempts - 1)
 )
 ANY_UNFINISHED = select(UPLOADS.c.id).where(*UNFINISHED).limit(1)
 EARLIER_UPLOAD = (
@@ -69,6 +82,7 @@ EARLIER_UPLOAD = (
         UPLOADS.c.customer_id == bindparam("customer_id"),
         UPLOADS.c.flow_id == bindparam("flow_id"),
         UPLOADS.c.content_sha256 == bindparam("sha256"),
+        UPLOADS.c.start_time.is_not_distinct_from(bindparam("start_time", type_=UTCDateTime())),
         UPLOADS.c.id != bindparam("exclude_id"),
         # Called people, or may have (a batch Phonon may have received without answering).
         or_(

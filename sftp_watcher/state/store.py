@@ -16,20 +16,20 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, RowMapping, Select, func, select, text
+from sqlalchemy import Connection, RowMapping, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sftp_watcher.errors import StateError
+from sftp_watcher.errors import StateError, UploadTakenOver
 from sftp_watcher.state import statements as sql
+from sftp_watcher.state.emails import EmailRows, queue
 from sftp_watcher.state.engine import make_engine
 from sftp_watcher.state.models import (
     FINAL_STATES,
     Batch,
     BatchStatus,
-    EmailStatus,
-    OutboxEmail,
+    Channel,
     ServerProfile,
     Step,
     Upload,
@@ -51,7 +51,7 @@ class BatchMark:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-class Store:
+class Store(EmailRows):
     def __init__(self, url: str) -> None:
         self.url = url
         try:
@@ -158,13 +158,19 @@ class Store:
         size: int,
         uploaded_at: datetime | None,
         now: datetime,
+        state: UploadState = UploadState.CLAIMING,
+        channel: Channel = Channel.SFTP,
+        sender: str | None = None,
+        judged_name: str | None = None,
     ) -> Upload:
+        """Record an upload in ``state`` (CLAIMING; a door's staged item: CLAIMED), taken
+        in hand by this process (its first attempt)."""
         values: dict[str, Any] = {c.name: None for c in sql.UPLOADS.columns} | {
             "id": upload_id,
             "customer_id": customer_id,
             "original_name": original_name,
             "claim_name": claim_name,
-            "state": UploadState.CLAIMING.value,
+            "state": state,
             "size": size,
             "uploaded_at": uploaded_at,
             "created_at": now,
@@ -173,13 +179,33 @@ class Store:
             "rows_valid": 0,
             "rows_rejected": 0,
             "rows_triggered": 0,
+            "channel": channel,
+            "sender": sender,
+            "judged_name": judged_name,
+            "attempts": 1,
         }
         with self._transaction() as connection:
             connection.execute(sql.INSERT_UPLOAD, values)
-            connection.execute(
-                sql.INSERT_STEP, sql.step_row(upload_id, UploadState.CLAIMING, now, None)
-            )
+            connection.execute(sql.INSERT_STEP, sql.step_row(upload_id, state, now, None))
         return detached(Upload, values)
+
+    def begin_attempt(self, upload_id: str, *, now: datetime) -> Upload:
+        """Count one more process run taking the unfinished upload in hand; the upload as
+        it stands. ``UploadTakenOver`` when it finished meanwhile."""
+        with self._transaction() as connection:
+            row = (
+                connection.execute(sql.BEGIN_ATTEMPT, {"_id": upload_id, "updated_at": now})
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise UploadTakenOver(f"upload {upload_id} is finished or gone")
+        return detached(Upload, row)
+
+    def forget_attempt(self, upload_id: str) -> None:
+        """Take back an attempt that a transient outage (server, database) cut short."""
+        with self._transaction() as connection:
+            connection.execute(sql.FORGET_ATTEMPT, {"_id": upload_id})
 
     def advance(
         self,
@@ -228,7 +254,7 @@ class Store:
             if mark is not None:
                 _mark(connection, upload_id, mark, now)
             if email is not None:
-                _queue(connection, upload_id, email, now)
+                queue(connection, upload_id, email, now)
         return detached(Upload, row)
 
     def update(self, upload_id: str, *, now: datetime, **fields: Any) -> None:
@@ -252,10 +278,14 @@ class Store:
         with self.session() as session:
             return session.get(Upload, upload_id)
 
-    def unfinished(self, customer_id: str) -> list[Upload]:
+    def unfinished(
+        self, customer_id: str, channels: Collection[Channel] = (Channel.SFTP, Channel.LOCAL)
+    ) -> list[Upload]:
+        """The account's unfinished uploads that came in by one of ``channels`` (a sweep
+        resumes its own door's, each door its own), oldest first."""
         # Asked on every sweep of every account and nearly always empty: an indexed
         # Core lookup costs a fraction of an ORM session, which only runs if it finds one.
-        which = {"customer_id": customer_id}
+        which = {"customer_id": customer_id, "channels": [c.value for c in channels]}
         try:
             with self.engine.connect() as connection:
                 found = connection.execute(sql.ANY_UNFINISHED, which).first()
@@ -268,14 +298,23 @@ class Store:
             return list(session.scalars(query, which))
 
     def find_duplicate(
-        self, *, customer_id: str, flow_id: str, sha256: str, since: datetime, exclude_id: str
+        self,
+        *,
+        customer_id: str,
+        flow_id: str,
+        sha256: str,
+        since: datetime,
+        exclude_id: str,
+        start_time: datetime | None = None,
     ) -> Upload | None:
-        """An earlier upload of the same content for the same flow that called people,
-        or may have (a batch Phonon may have received without answering)."""
+        """An earlier upload of the same content for the same flow and file-name start
+        time (SPEC 5) that called people, or may have (a batch Phonon may have received
+        without answering)."""
         wanted = {
             "customer_id": customer_id,
             "flow_id": flow_id,
             "sha256": sha256,
+            "start_time": start_time,
             "since": since,
             "exclude_id": exclude_id,
         }
@@ -318,101 +357,6 @@ class Store:
             for mark in marks:
                 _mark(connection, upload_id, mark, now)
 
-    # -- outbox --------------------------------------------------------------------------
-
-    def enqueue_email(self, upload_id: str, email: QueuedEmail, *, now: datetime) -> None:
-        """Queue an email by itself (an upload's is queued with its last step); queuing it
-        again is a no-op (one email per upload)."""
-        with self._transaction() as connection:
-            _queue(connection, upload_id, email, now)
-
-    @contextmanager
-    def claim_due_email(
-        self,
-        now: datetime,
-        *,
-        skip: Collection[str] = (),
-        customers: Collection[str] | None = None,
-    ) -> Iterator[OutboxEmail | None]:
-        """The oldest due email not in ``skip`` (or None), of an upload of ``customers``
-        (None: of any), locked while the block runs; record the attempt on it with
-        ``record_attempt``. Replicas flush one outbox: on PostgreSQL the row lock (FOR
-        UPDATE SKIP LOCKED) keeps the others off it and dies with a dead sender.
-        """
-        values: dict[str, Any] = {"now": now}
-        if skip:
-            values["skip"] = list(skip)
-        if customers is not None:
-            values["customers"] = list(customers)
-        due = sql.due_email(skipping=bool(skip), of_customers=customers is not None)
-        with self._claim_email(due, values) as email:
-            yield email
-
-    @contextmanager
-    def claim_queued_email(
-        self, upload_id: str, email: QueuedEmail, *, queued_at: datetime
-    ) -> Iterator[OutboxEmail | None]:
-        """The email queued for ``upload_id`` a moment ago, by a caller that kept every
-        other sender of this process off it from before it was queued (the sweep's
-        ``Outbox.handing_over``): on SQLite it is not read back. On PostgreSQL another
-        replica may have it: it is claimed if still pending, under its row lock."""
-        if self.shared:
-            with self._claim_email(sql.PENDING_EMAIL, {"upload_id": upload_id}) as claimed:
-                yield claimed
-            return
-        queued = detached(OutboxEmail, sql.outbox_row(upload_id, email, queued_at))
-        yield queued
-        self._record(queued)
-
-    @contextmanager
-    def _claim_email(
-        self, query: Select[Any], values: dict[str, Any]
-    ) -> Iterator[OutboxEmail | None]:
-        if not self.shared:
-            # No row locks: a replica's processes flush their own accounts' emails, its
-            # Outbox keeps its threads apart. (A read transaction held across the send
-            # could not turn into a write if a sweep wrote meanwhile.)
-            with self._transaction() as connection:
-                row = connection.execute(query, values).mappings().first()
-            email = None if row is None else detached(OutboxEmail, row)
-            yield email
-            if email is not None:
-                self._record(email)
-            return
-        locked = select(OutboxEmail).from_statement(query.with_for_update(skip_locked=True))
-        with self.session() as session:
-            yield session.scalars(locked, values).first()
-
-    def _record(self, email: OutboxEmail) -> None:
-        """Write the attempt ``record_attempt`` made on ``email`` (SQLite)."""
-        attempt = {name: getattr(email, name) for name in sql.ATTEMPT_FIELDS}
-        with self._transaction() as connection:
-            connection.execute(sql.UPDATE_EMAIL, {"_id": email.upload_id, **attempt})
-
-    @staticmethod
-    def record_attempt(
-        email: OutboxEmail, *, sent: bool, now: datetime, retry_at: datetime, error: str | None
-    ) -> None:
-        email.attempts += 1
-        if sent:
-            email.status = EmailStatus.SENT.value
-            email.sent_at = now
-            email.last_error = None
-        else:
-            email.next_attempt_at = retry_at
-            email.last_error = error
-
-    def pending_email_count(self) -> int:
-        with self.session() as session:
-            count = session.scalar(
-                select(func.count()).where(OutboxEmail.status == EmailStatus.PENDING.value)
-            )
-            return int(count or 0)
-
-    def email_for(self, upload_id: str) -> OutboxEmail | None:
-        with self.session() as session:
-            return session.get(OutboxEmail, upload_id)
-
     # -- server profiles -----------------------------------------------------------------
 
     def save_profile(self, customer_id: str, profile: dict[str, Any], *, now: datetime) -> None:
@@ -442,9 +386,3 @@ def _mark(connection: Connection, upload_id: str, mark: BatchMark, now: datetime
     where = {"_upload_id": upload_id, "_index": mark.index}
     if connection.execute(statement, where | values).rowcount == 0:
         raise StateError(f"upload {upload_id} has no batch {mark.index}")
-
-
-def _queue(connection: Connection, upload_id: str, email: QueuedEmail, now: datetime) -> None:
-    """Queue the upload's email unless it is queued already (one email per upload)."""
-    statement = sql.queue_email(connection.dialect.name)
-    connection.execute(statement, sql.outbox_row(upload_id, email, now))

@@ -258,14 +258,15 @@ def test_a_claim_removed_while_phonon_answers_is_reported_lost_not_stuck(rig: Ri
     rig.drop(NAME, csv_text(mobile(1)))
     with Service(rig.settings()) as service:
         pipeline = service.accounts["acme"].pipeline
-        real_send = pipeline.trigger.send
+        real_send = pipeline.steps.trigger_.send
 
         def send_then_lose_the_claim(*args: Any, **kwargs: Any) -> Any:
             for claim in rig.account.upload.iterdir():
                 claim.unlink()  # an operator cleaning up Upload/ by hand
             return real_send(*args, **kwargs)
 
-        pipeline.trigger = mock.Mock(wraps=pipeline.trigger, send=send_then_lose_the_claim)
+        steps = pipeline.steps
+        steps.trigger_ = mock.Mock(wraps=steps.trigger_, send=send_then_lose_the_claim)
         service.poll_once()
 
     assert rig.listing() == {"Upload": [], "Success": [], "Failure": []}

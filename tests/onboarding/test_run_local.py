@@ -133,8 +133,24 @@ def test_in_dry_run_the_flows_are_skipped_and_phonon_is_not_contacted(
     report = run_setup_test(settings, "acme")
     flow = by_name(report)[f"flow {FLOW_ID}"]
     assert flow["status"] == "skip"
-    assert flow["detail"] == "phonon.dry_run is on: nothing is sent to Phonon"
+    assert flow["detail"].startswith("phonon.dry_run is on: nothing is sent to Phonon; ")
     assert phonon_stub.requests == []
+
+
+def test_each_flow_check_lists_the_flows_variables(
+    root: Path, phonon_stub: PhononStub, tmp_path: Path
+) -> None:
+    phonon_stub.register_flow(FLOW_ID, SECURITY_ID)
+    phonon_stub.register_flow("Other123", SECURITY_ID)
+    flows = [
+        {"id": FLOW_ID, "security_id": SECURITY_ID, "variables": ["Name", "Amount"]},
+        {"id": "Other123", "security_id": SECURITY_ID},
+    ]
+    settings = make_settings(tmp_path, local_source(root), phonon_stub, flows=flows)
+    checks = by_name(run_setup_test(settings, "acme"))
+    assert checks[f"flow {FLOW_ID}"]["status"] == "pass"
+    assert "variables: Name, Amount" in checks[f"flow {FLOW_ID}"]["detail"]
+    assert "variables not declared" in checks["flow Other123"]["detail"]
 
 
 def test_a_mail_server_refusing_the_sender_fails_the_test_email(

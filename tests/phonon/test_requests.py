@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from sftp_watcher.calllist import CallRecord
 from sftp_watcher.config import PhononConfig
 from sftp_watcher.errors import PhononRejected
 from sftp_watcher.phonon.requests import (
+    MAX_BYTES,
     MAX_CLIENT_ID_CHARS,
     build_batches,
     client_identifier,
@@ -93,17 +95,35 @@ def test_split_at_500_calls() -> None:
 
 
 def test_split_at_256_kb_respects_both_limits_and_fills_batches() -> None:
-    big = "v" * 3000  # ~3.2 KB per call: about 80 calls fit in 256 KB
+    big = "v" * 3000  # ~3.2 KB per call: about 80 calls fit in 256,000 bytes
     records = [make_record(line, name=big) for line in range(2, 302)]
     batches = build_batches("u1", make_flow(), records)
     sizes = [len(b.body) for b in batches]
     assert len(batches) > 1
-    assert all(size <= 256 * 1024 for size in sizes)
+    assert all(size <= MAX_BYTES for size in sizes)
     assert all(b.calls <= 500 for b in batches)
     one_call = len(batches[0].body) // batches[0].calls
     # Greedy: every batch but the last is too full to take one more call.
-    assert all(size + one_call > 256 * 1024 for size in sizes[:-1])
+    assert all(size + one_call > MAX_BYTES for size in sizes[:-1])
     assert sum(b.calls for b in batches) == 300
+
+
+def _records_of_body_size(size: int) -> list[CallRecord]:
+    """80 records whose single request body is exactly ``size`` bytes."""
+    records = [make_record(line, name="v" * 3000) for line in range(2, 82)]
+    body = build_batches("u1", make_flow(), records, max_bytes=10**7)[0].body
+    records[-1] = make_record(81, name="v" * (3000 + size - len(body)))
+    return records
+
+
+def test_a_request_body_is_at_most_256000_bytes() -> None:
+    """SPEC 6: "256 KB" read as 256,000 bytes; a body of 256,001 bytes is split in two."""
+    assert MAX_BYTES == 256_000
+    [batch] = build_batches("u1", make_flow(), _records_of_body_size(256_000))
+    assert len(batch.body) == 256_000
+    batches = build_batches("u1", make_flow(), _records_of_body_size(256_001))
+    assert [b.calls for b in batches] == [79, 1]
+    assert all(len(b.body) <= 256_000 for b in batches)
 
 
 def test_byte_limit_is_exact_at_the_boundary() -> None:

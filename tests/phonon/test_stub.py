@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.phonon.conftest import SECRET
+from sftp_watcher.phonon.requests import build_batches
+from tests.phonon.conftest import SECRET, make_flow, make_record
 from tests.servers.phonon_stub import PhononStub
 
 PATH = "/kairos-apis/outbounddialer/create"
@@ -64,6 +65,14 @@ def test_body_over_256_kb_is_303(phonon_stub: PhononStub) -> None:
     big = [dict(call(f"u-0-{i}"), keys=[{"name": "n", "value": "v" * 3000}]) for i in range(100)]
     _, payload = post(phonon_stub, envelope(big))
     assert payload["api-response-code"] == 303
+
+
+def test_bodies_built_with_the_default_limit_are_never_too_large(phonon_stub: PhononStub) -> None:
+    records = [make_record(line, name="v" * 3000) for line in range(2, 302)]
+    batches = build_batches("u1", make_flow("flow0001"), records)
+    assert [post(phonon_stub, b.body)[1]["api-response-code"] for b in batches] == [200] * len(
+        batches
+    )
 
 
 def test_byte_identical_repeat_of_an_accepted_body_is_201(phonon_stub: PhononStub) -> None:

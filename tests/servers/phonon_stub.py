@@ -31,7 +31,7 @@ HostKind = Literal["realtime", "bulk"]
 DIALER_PATH = "/kairos-apis/outbounddialer/create"
 MULTICAST_PATH = "/kairos-apis/outbound/create"
 MAX_CALLS = 500
-MAX_BYTES = 256 * 1024
+MAX_BYTES = 256_000  # SPEC 6's stricter reading of 256 KB
 
 MESSAGES = {
     200: "Success",

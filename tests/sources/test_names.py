@@ -15,9 +15,12 @@ from sftp_watcher.sources.base import Folder
 from sftp_watcher.sources.local import LocalSource
 from sftp_watcher.sources.names import (
     CLAIM_PREFIX,
+    CUT_MARK,
+    MAX_NAME_BYTES,
     candidate_names,
     claim_name,
     free_name,
+    free_pair,
     is_temporary_name,
     parse_claim_name,
 )
@@ -37,7 +40,31 @@ def test_claim_name_round_trips_and_never_looks_like_an_upload(
     assert name.startswith(".")
     assert is_temporary_name(name)
     assert not UPLOAD_PATTERN.match(name)
-    assert parse_claim_name(name) == (upload_id, original)
+    assert len(name.encode()) <= MAX_NAME_BYTES
+    parsed = parse_claim_name(name)
+    assert parsed is not None
+    assert parsed[0] == upload_id
+    if len(name.encode()) < MAX_NAME_BYTES - 4:
+        assert parsed[1] == original
+
+
+@given(st.text(min_size=1, max_size=255).filter(lambda n: "/" not in n))
+def test_claim_names_stay_within_255_bytes_and_a_cut_name_is_marked(original: str) -> None:
+    """SPEC 3: however long the original; a cut one never passes for an upload name."""
+    upload_id = "f" * 32
+    name = claim_name(upload_id, original)
+    assert len(name.encode()) <= MAX_NAME_BYTES
+    parsed = parse_claim_name(name)
+    assert parsed is not None
+    assert parsed[0] == upload_id
+    assert parsed[1] == original or parsed[1].endswith(CUT_MARK)
+
+
+def test_a_240_byte_name_gets_a_claim_name_of_at_most_255_bytes() -> None:
+    original = "C1_" + "é" * 116 + ".csv"  # 3 + 232 + 4 = 239 bytes
+    name = claim_name("a" * 32, original)
+    assert len(name.encode()) <= MAX_NAME_BYTES
+    assert name != claim_name("b" * 32, original)
 
 
 def test_claim_name_of_a_real_upload() -> None:
@@ -116,3 +143,14 @@ def test_free_name_skips_every_taken_name(tmp_path: Path) -> None:
     (success / "C1_x_20260208154207_2.csv").write_text("3")
     assert free_name(source, Folder.SUCCESS, "C1_x.csv", NOW) == "C1_x_20260208154207_3.csv"
     assert free_name(source, Folder.FAILURE, "C1_x.csv", NOW) == "C1_x.csv"
+
+
+def test_free_pair_keeps_the_errors_file_beside_its_file(tmp_path: Path) -> None:
+    """SPEC 3: Success/ holding only `<name>.errors.csv` (another upload's report) means
+    `<name>` is not free either: the suffix applies to the pair."""
+    for folder in ("Upload", "Success", "Failure"):
+        (tmp_path / folder).mkdir()
+    source = LocalSource("acme", LocalSourceConfig(path=tmp_path))
+    assert free_pair(source, Folder.SUCCESS, "C1_x.csv", NOW) == "C1_x.csv"
+    (tmp_path / "Success" / "C1_x.csv.errors.csv").write_text("someone else's report")
+    assert free_pair(source, Folder.SUCCESS, "C1_x.csv", NOW) == "C1_x_20260208154207.csv"

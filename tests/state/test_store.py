@@ -10,9 +10,9 @@ import pytest
 from alembic.operations import Operations
 from sqlalchemy import event, inspect
 
-from sftp_watcher.errors import InvalidTransition, StateError
+from sftp_watcher.errors import InvalidTransition, StateError, UploadTakenOver
 from sftp_watcher.state.locks import AccountLocks
-from sftp_watcher.state.models import BatchStatus, UploadState, snapshot
+from sftp_watcher.state.models import BatchStatus, Channel, UploadState, snapshot
 from sftp_watcher.state.store import BatchMark, QueuedEmail, Store
 
 NOW = datetime(2026, 2, 8, 10, 0, tzinfo=UTC)
@@ -305,3 +305,46 @@ def test_a_sweeps_steps_share_one_connection_on_sqlite(tmp_path) -> None:
         assert sorted(u.id for u in store.recent()) == ["u1", "u2", "u3"]
     finally:
         store.close()
+
+
+def test_attempts_are_counted_per_run_and_an_outage_takes_one_back(store: Store) -> None:
+    _new(store)
+    assert store.get("u1").attempts == 1  # type: ignore[union-attr]
+    assert store.begin_attempt("u1", now=NOW).attempts == 2
+    store.forget_attempt("u1")
+    assert store.get("u1").attempts == 1  # type: ignore[union-attr]
+    store.advance("u1", UploadState.ABANDONED, now=NOW)
+    with pytest.raises(UploadTakenOver):
+        store.begin_attempt("u1", now=NOW)
+
+
+def test_unfinished_uploads_are_resumed_by_their_own_channel(store: Store) -> None:
+    _new(store)
+    store.create_upload(
+        upload_id="door1",
+        customer_id="acme",
+        original_name="upload_08022027211200.csv",
+        claim_name=".claim.door1",
+        size=1,
+        uploaded_at=None,
+        now=NOW,
+        state=UploadState.CLAIMED,
+        channel=Channel.EMAIL,
+        sender="ops@acme.example",
+    )
+    assert [u.id for u in store.unfinished("acme")] == ["u1"]
+    assert [u.id for u in store.unfinished("acme", channels=(Channel.EMAIL,))] == ["door1"]
+    door = store.get("door1")
+    assert door is not None
+    assert (door.channel, door.state, door.sender) == (
+        Channel.EMAIL,
+        UploadState.CLAIMED,
+        "ops@acme.example",
+    )
+
+
+def test_a_move_another_process_made_first_is_a_take_over(store: Store) -> None:
+    _new(store)
+    store.advance("u1", UploadState.CLAIMED, now=NOW)
+    with pytest.raises(UploadTakenOver):
+        store.advance("u1", UploadState.CLAIMED, now=NOW)
