@@ -15,6 +15,7 @@ the figures behind keeping sessions open, pooling them, or a mix (deploy/README.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -87,6 +88,8 @@ def main() -> None:
         names = [f"acct{i:04d}" for i in range(args.accounts)]
         # Every account keeps its session open, as `run` does when the server allows it.
         customers = [customer(n, server.source(n, args.accounts + 8)) for n in names]
+        for entry in customers:  # each flow its own secret, as in production
+            entry["flows"][0]["security_id"] = hashlib.sha256(entry["id"].encode()).hexdigest()
         for name in names:
             server.add_account(name)
         mapping = settings_mapping(
