@@ -268,6 +268,8 @@ def _cmd_hash_password(args: argparse.Namespace) -> int:
 
 
 def _init_sentry(settings: Settings) -> None:
+    if settings.sentry_dsn is None:
+        return  # sentry_sdk not even imported: a cold poll-once's start-up is shorter
     from sftp_watcher.observability.sentry import init_sentry
 
     init_sentry(settings.sentry_dsn, release=__version__)
