@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.servers.rclone",
     "tests.servers.proftpd",
     "tests.servers.matrix",
+    "tests.mailbox.rig",
 ]
 
 
