@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?=
 
-.PHONY: install test lint run demo bench clean
+.PHONY: install test lint run demo bench docker-check clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Builds the Docker image and smoke-tests it (start, /healthz, SIGTERM exits 0); needs root
+# or a Docker engine, and Debian's docker.io and debootstrap where no registry is reachable.
+docker-check:
+	bash deploy/docker/check.sh
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -136,6 +136,16 @@ def _dockerfile_instructions(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _with_arg_defaults(text: str, preamble: list[tuple[str, str]]) -> str:
+    """``text`` with the ``ARG name=default`` values declared before the first FROM put in
+    (a build argument such as BASE_IMAGE may replace the image; its default must hold)."""
+    for word, rest in preamble:
+        name, equals, default = rest.partition("=")
+        if word == "ARG" and equals:
+            text = text.replace("${" + name + "}", default).replace("$" + name, default)
+    return text
+
+
 def check_dockerfile(path: Path) -> list[str]:
     instructions = _dockerfile_instructions(path.read_text(encoding="utf-8"))
     starts = [i for i, (word, _) in enumerate(instructions) if word == "FROM"]
@@ -144,7 +154,9 @@ def check_dockerfile(path: Path) -> list[str]:
     final = instructions[starts[-1] :]
     last = {word: rest for word, rest in final}
     problems: list[str] = []
-    if not final[0][1].startswith("python:3.11-slim"):
+    if not _with_arg_defaults(final[0][1], instructions[: starts[0]]).startswith(
+        "python:3.11-slim"
+    ):
         problems.append(f"{path.name}: final stage must be FROM python:3.11-slim")
     if last.get("USER", "root").split(":")[0] in {"root", "0"}:
         problems.append(f"{path.name}: the final stage must switch to a non-root USER")

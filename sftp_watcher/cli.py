@@ -105,17 +105,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _prepare(settings: Settings, args: argparse.Namespace) -> Settings:
-    from sftp_watcher.observability.logs import (
-        configure_logging,
-        register_secret,
-        register_secrets,
-    )
-    from sftp_watcher.state.engine import url_passwords
+    from sftp_watcher.observability.logs import configure_logging, register_settings_secrets
 
     configure_logging(args.log_format or settings.log_format, settings.log_level)
-    register_secrets(settings)
-    for password in url_passwords(settings.state_url):  # a driver's error may quote the URL
-        register_secret(password)
+    register_settings_secrets(settings)
     return settings
 
 
@@ -275,6 +268,8 @@ def _cmd_hash_password(args: argparse.Namespace) -> int:
 
 
 def _init_sentry(settings: Settings) -> None:
+    if settings.sentry_dsn is None:
+        return  # sentry_sdk not even imported: a cold poll-once's start-up is shorter
     from sftp_watcher.observability.sentry import init_sentry
 
     init_sentry(settings.sentry_dsn, release=__version__)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 import structlog
+from sqlalchemy import func, select
 
 from sftp_watcher.crashpoints import crashpoint
 from sftp_watcher.errors import MailError, StateError
@@ -98,6 +99,7 @@ class Outbox:
                         break
                     sent += 1
             metrics.set_email_queue_depth(self.store.pending_email_count())
+            metrics.set_email_oldest_pending_age(self._oldest_pending_age())
         except StateError as exc:
             # Logged once per outage: the job runs every few seconds while it lasts.
             if not self._state_down:
@@ -113,6 +115,16 @@ class Outbox:
 
     def close(self) -> None:
         self._pool.close()
+
+    def _oldest_pending_age(self) -> float:
+        """Seconds since the oldest pending email was queued (0 when none), for alerting."""
+        with self.store.session() as session:
+            oldest = session.scalar(
+                select(func.min(OutboxEmail.created_at)).where(
+                    OutboxEmail.status == EmailStatus.PENDING.value
+                )
+            )
+        return 0.0 if oldest is None else (self.clock() - oldest).total_seconds()
 
     @contextmanager
     def _claim(self) -> Iterator[OutboxEmail | None]:

@@ -344,12 +344,12 @@ def _stop_all(children: list[_Child], deadline: float, metrics_dir: str) -> None
 def _become_child(settings: Settings, log_format: LogFormat | None, parent: int) -> None:
     """Logs, secrets and Sentry as the parent has them; die with the parent."""
     from sftp_watcher import __version__
-    from sftp_watcher.observability.logs import configure_logging, register_secrets
+    from sftp_watcher.observability.logs import configure_logging, register_settings_secrets
     from sftp_watcher.observability.sentry import init_sentry
 
     _die_with(parent)
     configure_logging(log_format or settings.log_format, settings.log_level)
-    register_secrets(settings)
+    register_settings_secrets(settings)
     init_sentry(settings.sentry_dsn, release=__version__)
 
 

@@ -16,6 +16,10 @@ pytest_plugins = [
     "tests.servers.rig",
     "tests.servers.password_login",
     "tests.servers.dovecot",
+    "tests.servers.rclone",
+    "tests.servers.proftpd",
+    "tests.servers.matrix",
+    "tests.mailbox.rig",
 ]
 
 

@@ -13,11 +13,14 @@ import sys
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import structlog
 from pydantic import SecretStr
 from structlog.typing import EventDict, Processor, WrappedLogger
+
+if TYPE_CHECKING:
+    from sftp_watcher.config import Settings
 
 MASK = "***"
 
@@ -65,6 +68,16 @@ def register_secrets(model: Any) -> None:
     elif hasattr(model, "__pydantic_fields__"):
         for name in type(model).model_fields:
             register_secrets(getattr(model, name))
+
+
+def register_settings_secrets(settings: Settings) -> None:
+    """Every secret of the configuration, and the password inside ``state_url`` (a
+    database driver's error may quote the URL)."""
+    from sftp_watcher.state.engine import url_passwords
+
+    register_secrets(settings)
+    for password in url_passwords(settings.state_url):
+        register_secret(password)
 
 
 def forget_secrets() -> None:

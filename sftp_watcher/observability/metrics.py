@@ -38,6 +38,13 @@ PHONON_ERRORS = Counter(
     ["flow_id", "code"],
     registry=REGISTRY,
 )
+PHONON_REQUEST_DURATION = Histogram(
+    "sftp_watcher_phonon_request_duration_seconds",
+    "Wall time of one POST to the Phonon API (answered or not), by host (realtime, bulk).",
+    ["host"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
 POLL_DURATION = Histogram(
     "sftp_watcher_poll_duration_seconds",
     "Time to list and process one account's Upload/ folder.",
@@ -97,6 +104,12 @@ EMAIL_REJECTED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+EMAIL_OLDEST_AGE = Gauge(
+    "sftp_watcher_email_oldest_pending_age_seconds",
+    "Age of the oldest email waiting in the outbox (0 when none).",
+    registry=REGISTRY,
+    multiprocess_mode="livemax",
+)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -118,6 +131,10 @@ def record_phonon_batch(flow_id: str, code: int | str) -> None:
 def record_phonon_error(flow_id: str, code: int | str) -> None:
     """``code`` is Phonon's response code, an HTTP status, or a word such as "timeout"."""
     PHONON_ERRORS.labels(flow_id=flow_id, code=str(code)).inc()
+
+
+def observe_phonon_request(host: str, seconds: float) -> None:
+    PHONON_REQUEST_DURATION.labels(host=host).observe(seconds)
 
 
 def observe_poll(customer: str, seconds: float) -> None:
@@ -148,6 +165,10 @@ def set_email_queue_depth(depth: int) -> None:
 
 def record_health_refused() -> None:
     HEALTH_REFUSED.inc()
+
+
+def set_email_oldest_pending_age(seconds: float) -> None:
+    EMAIL_OLDEST_AGE.set(max(seconds, 0.0))
 
 
 def exposition() -> bytes:

@@ -6,21 +6,23 @@ Sentry is optional: without a DSN nothing is initialised and every helper here i
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sentry_sdk
 import structlog
 from pydantic import SecretStr
-from sentry_sdk.integrations.atexit import AtexitIntegration
-from sentry_sdk.integrations.dedupe import DedupeIntegration
-from sentry_sdk.integrations.excepthook import ExcepthookIntegration
-from sentry_sdk.integrations.logging import LoggingIntegration
-from sentry_sdk.types import Event, Hint
 
 from sftp_watcher.errors import ConfigError
 from sftp_watcher.observability.logs import scrub
+
+if TYPE_CHECKING:
+    from sentry_sdk.types import Event, Hint
+
+# sentry_sdk is imported by init_sentry only (0.6 s of a cold start): until then Sentry
+# cannot be on, and the helpers below return without importing it.
+_SDK = "sentry_sdk"
 
 # The bound log context that becomes Sentry tags when no explicit scope set them.
 TAG_KEYS = ("customer", "flow_id", "upload_id")
@@ -35,6 +37,12 @@ def init_sentry(
     """Start reporting to Sentry; False (and nothing started) when no DSN is configured."""
     if dsn is None or not dsn.get_secret_value().strip():
         return False
+    import sentry_sdk
+    from sentry_sdk.integrations.atexit import AtexitIntegration
+    from sentry_sdk.integrations.dedupe import DedupeIntegration
+    from sentry_sdk.integrations.excepthook import ExcepthookIntegration
+    from sentry_sdk.integrations.logging import LoggingIntegration
+
     try:
         sentry_sdk.init(
             dsn=dsn.get_secret_value().strip(),
@@ -66,6 +74,10 @@ def init_sentry(
 
 def close_sentry(timeout: float = 2.0) -> None:
     """Send what is pending and detach the client. Idempotent; safe when never initialised."""
+    if _SDK not in sys.modules:
+        return
+    import sentry_sdk
+
     client = sentry_sdk.get_client()
     if client.is_active():
         client.close(timeout=timeout)
@@ -80,6 +92,11 @@ def sentry_scope(
     upload_id: str | int | None = None,
 ) -> Iterator[None]:
     """Tag every event captured inside the block; nested blocks add to the outer tags."""
+    if _SDK not in sys.modules:
+        yield
+        return
+    import sentry_sdk
+
     with sentry_sdk.new_scope() as scope:
         for key, value in (("customer", customer), ("flow_id", flow_id), ("upload_id", upload_id)):
             if value is not None:
@@ -89,6 +106,10 @@ def sentry_scope(
 
 def capture(exc: BaseException) -> str | None:
     """Report ``exc``; the Sentry event id, or None when Sentry is off or the event was dropped."""
+    if _SDK not in sys.modules:
+        return None
+    import sentry_sdk
+
     return sentry_sdk.capture_exception(exc)
 
 

@@ -20,6 +20,7 @@ import structlog
 
 from sftp_watcher.config import FlowConfig, PhononConfig
 from sftp_watcher.errors import PhononRejected, PhononTemporaryError
+from sftp_watcher.observability import metrics
 from sftp_watcher.phonon.codes import NETWORK_FIX, Answer, FlowCheck, Verdict, diagnose, judge
 from sftp_watcher.phonon.codes import parse_retry_after as _parse_retry_after
 from sftp_watcher.phonon.requests import Batch, HostKind, empty_check_body, endpoint_url, host_kind
@@ -232,6 +233,7 @@ class PhononClient:
         self, url: str, host: HostKind, body: bytes, timeout: float
     ) -> Answer | httpx.RequestError:
         """One POST: Phonon's answer judged, or the transport error to retry on."""
+        started = time.monotonic()
         try:
             response = self._http.post(
                 self._url(url), content=body, headers=_HEADERS, timeout=timeout
@@ -239,7 +241,9 @@ class PhononClient:
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise PhononRejected(f"bad Phonon URL {url}: {exc}") from exc
         except httpx.RequestError as exc:
+            metrics.observe_phonon_request(host, time.monotonic() - started)
             return exc
+        metrics.observe_phonon_request(host, time.monotonic() - started)
         retry_after = _parse_retry_after(response.headers.get("Retry-After"), self._now())
         return judge(host, response.status_code, response.content, retry_after)
 

@@ -331,8 +331,17 @@ class SftpSource(Source):
 
     def rename(self, folder: Folder, name: str, to_folder: Folder, to_name: str) -> None:
         source, target = self._path(folder, name), self._path(to_folder, to_name)
-        with self._operation("rename", f"{source} -> {target}") as sftp:
-            sftp.rename(source, target)  # plain SFTPv3: posix-rename is missing on some servers
+        try:
+            with self._operation("rename", f"{source} -> {target}") as sftp:
+                sftp.rename(source, target)  # plain SFTPv3: posix-rename is missing on some
+        except RemoteOperationFailed as exc:
+            # ProFTPD checks the target first: a missing source onto a taken name answers
+            # "File already exists". A missing source is "no such file" on every server.
+            if not self.exists(folder, name):
+                raise RemoteFileNotFound(
+                    f"rename {source}: no such file", customer=self.customer_id, path=source
+                ) from exc
+            raise
 
     def write(self, folder: Folder, name: str, data: bytes) -> None:
         path = self._path(folder, name)

@@ -75,7 +75,7 @@ def test_poison_files_fail_alone_and_the_good_file_goes_through_in_the_same_poll
     crashed = {"customer": "acme", "outcome": "crashed"}
     before = REGISTRY.get_sample_value("sftp_watcher_files_total", crashed) or 0.0
     assert cli.main(["poll-once", "--config", str(config)]) == 0
-    assert REGISTRY.get_sample_value("sftp_watcher_files_total", crashed) == before + 2
+    assert REGISTRY.get_sample_value("sftp_watcher_files_total", crashed) == before + 1
     listing = rig.listing()
     assert listing["Upload"] == []
     assert listing["Success"] == [good]

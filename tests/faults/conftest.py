@@ -29,6 +29,7 @@ from sftp_watcher.config import (
 from sftp_watcher.observability.logs import configure_logging
 from tests.servers.phonon_stub import PhononStub
 from tests.servers.rig import FLOW_ID, SECRET, csv_text, mobile, tomorrow_at
+from tests.servers.sftp_process import SftpHost
 from tests.servers.smtp import SmtpTestServer
 from tests.servers.sshd import SftpAccount, SshdServer, _descendants, find_sshd
 
@@ -94,7 +95,7 @@ class Fleet:
     accounts: list[FleetAccount] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, server: SshdServer, **source_overrides: Any) -> FleetAccount:
+    def add(self, server: SftpHost, **source_overrides: Any) -> FleetAccount:
         number = next(_names)
         name = f"fleet{number}"
         directory = server.add_account(name)

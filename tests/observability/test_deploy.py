@@ -185,3 +185,27 @@ def test_stop_timeouts_exceed_the_shutdown_deadline() -> None:
 
     assert int(stop.split("=", 1)[1]) > deadline
     assert grace > deadline
+
+
+def test_checker_reads_the_base_image_argument_default(tmp_path: Path) -> None:
+    """The final stage is FROM ${BASE_IMAGE}: its default must be the official image."""
+    deploy = copy_deploy(tmp_path)
+    dockerfile = deploy / "docker" / "Dockerfile"
+    text = dockerfile.read_text()
+    assert "ARG BASE_IMAGE=python:3.11-slim" in text
+    dockerfile.write_text(text.replace("ARG BASE_IMAGE=python:3.11-slim", "ARG BASE_IMAGE=alpine"))
+
+    assert checker.check_all(deploy) == ["Dockerfile: final stage must be FROM python:3.11-slim"]
+
+
+def test_docker_check_script_is_valid_bash_and_stops_what_it_starts() -> None:
+    script = DEPLOY / "docker" / "check.sh"
+    result = subprocess.run(
+        ["bash", "-n", str(script)], capture_output=True, text=True, timeout=30, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    text = script.read_text()
+    assert "trap cleanup EXIT" in text
+    assert 'docker rm -f "$container"' in text
+    assert 'kill -TERM "$dockerd_pid"' in text

@@ -315,6 +315,10 @@ def test_the_template_download(page, tmp_path, phonon_stub, smtp_server):
 def test_page_requests_are_logged_with_the_web_channel(page):
     with capture_logs() as logs:
         page.client.get("/signin")
+        # The line is written once the answer has gone out: wait for it (bounded).
+        deadline = time.monotonic() + 30
+        while not any(e["event"] == "web.request" for e in logs) and time.monotonic() < deadline:
+            time.sleep(0.02)
     requests = [e for e in logs if e["event"] == "web.request"]
     assert requests and requests[0]["channel"] == "web" and requests[0]["path"] == "/signin"
 
