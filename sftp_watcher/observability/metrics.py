@@ -98,6 +98,13 @@ EMAIL_REJECTED = Counter(
     registry=REGISTRY,
 )
 
+UPLOADS_HUNG = Counter(
+    "sftp_watcher_uploads_hung_total",
+    "Uploads in hand past upload_deadline_seconds (the process ends itself to be restarted).",
+    ["customer"],
+    registry=REGISTRY,
+)
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -148,6 +155,10 @@ def set_email_queue_depth(depth: int) -> None:
 
 def record_health_refused() -> None:
     HEALTH_REFUSED.inc()
+
+
+def record_hung(customer: str) -> None:
+    UPLOADS_HUNG.labels(customer=customer).inc()
 
 
 def exposition() -> bytes:
