@@ -150,17 +150,25 @@ def _expect(ours: Connection, process: BaseProcess, what: str) -> Any:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS if what == "ready" else None
     while not ours.poll(0.2):
         if not process.is_alive():
-            if process.exitcode == UploadHung.exit_code:
-                raise UploadHung(f"sweep process {process.name}: an upload hung past its deadline")
-            raise StateError(f"sweep process {process.name} died (exit code {process.exitcode})")
+            raise _died(process)
         if deadline is not None and time.monotonic() > deadline:
             raise StateError(f"sweep process {process.name} did not start")
-    kind, value = ours.recv()
+    try:
+        kind, value = ours.recv()
+    except EOFError:
+        process.join(START_TIMEOUT_SECONDS)  # its end of the pipe closed: it is ending
+        raise _died(process) from None
     if kind == "error":
         raise value
     if kind != what:
         raise StateError(f"sweep process {process.name} answered {kind!r}, not {what!r}")
     return value
+
+
+def _died(process: BaseProcess) -> WatcherError:
+    if process.exitcode == UploadHung.exit_code:
+        return UploadHung(f"sweep process {process.name}: an upload hung past its deadline")
+    return StateError(f"sweep process {process.name} died (exit code {process.exitcode})")
 
 
 def _serve_passes(
