@@ -92,6 +92,28 @@ def test_run_hangs_three_times_then_fails_the_upload(
     assert count_events(run.events(), "upload.hung") == 0
 
 
+def test_run_with_two_processes_restarts_the_hung_one_until_the_upload_fails(
+    fleet: Fleet, sshd: SshdServer, run_process: Callable[..., RunProcess]
+) -> None:
+    hung, good = _fleet(fleet, sshd)
+    fleet.overrides["processes"] = 2
+    hung_name, _ = hung.drop()
+    good.drop()
+    run = run_process(fleet.write_config(), env=_hang_env(hung))
+
+    def settled() -> bool:
+        return hung.listing()["Failure"] == [hung_name] and len(fleet.smtp.messages) >= 2
+
+    # Three hangs, each with its restart pause (1, 2 and 5 s), then the failure.
+    wait_for(settled, 3 * EXIT_TIMEOUT, lambda: str(hung.listing()), check=run.check_alive)
+    assert run.stop() == 0
+    _check_failed(fleet, hung, hung_name, good)
+    events = run.events()
+    assert count_events(events, "upload.hung", customer=hung.customer_id) == 3
+    assert count_events(events, "process.died", exit_code=EXIT_HUNG) == 3
+    assert len(fleet.smtp.messages) == 2
+
+
 def _poll_once(config: Path, env: dict[str, str]) -> tuple[int, str]:
     full_env = {k: v for k, v in os.environ.items() if k != "SFTP_WATCHER_CRASH_AT"} | env
     command = [sys.executable, "-m", "sftp_watcher.cli", "poll-once", "--config", str(config)]
