@@ -17,12 +17,14 @@ from typing import Any
 
 from sftp_watcher import __version__
 from sftp_watcher.config import Settings, load_settings
-from sftp_watcher.errors import ConfigError, SourceError, StateError, WatcherError
+from sftp_watcher.errors import ConfigError, SourceError, StateError, UploadHung, WatcherError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+# A sweep process ended itself: an upload hung past upload_deadline_seconds (SPEC 3).
+EXIT_HUNG = UploadHung.exit_code
 
 
 def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -95,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SourceError, StateError) as exc:
         print(f"sftp-watcher: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
+    except UploadHung as exc:
+        print(f"sftp-watcher: {exc}", file=sys.stderr)
+        return EXIT_HUNG
     except KeyboardInterrupt:
         return 130
 

@@ -34,6 +34,7 @@ from pydantic_settings import (
 from sftp_watcher.calling_hours import CallingHours
 from sftp_watcher.config_model import ADDRESS as _ADDRESS
 from sftp_watcher.config_model import Model as _Model
+from sftp_watcher.config_model import check_upload_deadline
 from sftp_watcher.config_model import read_secret_files as _read_secret_files
 from sftp_watcher.errors import ConfigError
 from sftp_watcher.mailbox.settings import EmailUploadConfig, check_flow_addresses
@@ -306,6 +307,8 @@ class Settings(BaseSettings):
     # Not in SPEC 7: what operators need to see idle polls (debug) or only problems.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_deadline_seconds: float = Field(120, gt=0)
+    # Not in SPEC 7: an upload in hand longer ends the process (SPEC 3; see hangwatch).
+    upload_deadline_seconds: float | None = Field(None, gt=0)
     web: WebConfig | None = None
     customers: list[CustomerConfig] = Field(default_factory=list)
     email_upload: EmailUploadConfig | None = None
@@ -337,6 +340,15 @@ class Settings(BaseSettings):
     def _email_addresses_unique(self) -> Settings:
         check_flow_addresses(self.email_upload, self.customers)
         return self
+
+    @model_validator(mode="after")
+    def _deadline_beyond_retries(self) -> Settings:
+        check_upload_deadline(self.upload_deadline_seconds, self.phonon.retry_budget_seconds)
+        return self
+
+    def upload_deadline(self) -> float:
+        """``upload_deadline_seconds``, by default the Phonon retry budget + 10 minutes."""
+        return self.upload_deadline_seconds or self.phonon.retry_budget_seconds + 600
 
     @classmethod
     def settings_customise_sources(

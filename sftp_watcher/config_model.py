@@ -36,6 +36,15 @@ def read_secret_files(data: Any) -> Any:
     return out
 
 
+def check_upload_deadline(deadline: float | None, retry_budget: float) -> None:
+    """The upload deadline must leave room for Phonon's retries (SPEC 3, 6)."""
+    if deadline is not None and deadline <= retry_budget:
+        raise ValueError(
+            f"upload_deadline_seconds: {deadline:g} must exceed "
+            f"phonon.retry_budget_seconds ({retry_budget:g})"
+        )
+
+
 class Model(BaseModel):
     """Strict, immutable config section; ``<secret>_file`` keys are read into the secret."""
 

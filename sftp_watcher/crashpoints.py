@@ -1,8 +1,11 @@
-"""Named points in the pipeline where the crash tests kill the process (SIGKILL).
+"""Named points in the pipeline where the crash tests kill the process (SIGKILL) or
+hang the thread that reaches it.
 
-Inert unless ``SFTP_WATCHER_CRASH_AT`` names a point ("archive.before_rename", or
-"phonon.after_send@2" for its second hit). The crash-safety tests start the real
-service with it to prove that a kill at every step resumes cleanly.
+Inert unless ``SFTP_WATCHER_CRASH_AT`` names a point: "archive.before_rename" kills at
+it, "phonon.after_send@2" at its second hit, "hang:phonon.before_send" blocks the thread
+there for good, and a "#cust1" suffix limits the point to one customer's uploads. The
+crash-safety tests start the real service with it to prove that a kill at every step
+resumes cleanly, and that an upload that hangs is failed without stopping the others.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 _ENV = "SFTP_WATCHER_CRASH_AT"
 _hits: dict[str, int] = {}
@@ -39,15 +43,21 @@ MAIL_POINTS = (
 )
 
 
-def crashpoint(name: str) -> None:
+def crashpoint(name: str, customer: str | None = None) -> None:
     target = os.environ.get(_ENV)
     if not target:
         return
+    action, _, target = target.rpartition(":")
+    target, _, only = target.partition("#")
     point, _, nth = target.partition("@")
-    if point != name:
+    if point != name or (only and only != customer):
         return
     with _guard:
         _hits[name] = _hits.get(name, 0) + 1
         hit = _hits[name]
-    if hit == int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    if hit != int(nth or 1):
+        return
+    if action == "hang":
+        while True:
+            time.sleep(3600)
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -187,6 +187,14 @@ class UploadTakenOver(InvalidTransition):
     process is (or was) working on it, so this one leaves it alone."""
 
 
+class UploadHung(WatcherError):
+    """An upload stayed in hand past ``upload_deadline_seconds``. Its thread cannot be
+    stopped, so the process reports it and ends with ``exit_code`` (``sftp_watcher.hangwatch``);
+    a command whose sweep process ended so raises it."""
+
+    exit_code = 4
+
+
 class ShutdownRequested(WatcherError):
     """SIGTERM arrived: the file in hand is finished, nothing new is started."""
 

@@ -43,6 +43,7 @@ from sftp_watcher.errors import (
     StateError,
     UploadTakenOver,
 )
+from sftp_watcher.hangwatch import Watch, watching
 from sftp_watcher.observability import metrics
 from sftp_watcher.outcome import outcome_label
 from sftp_watcher.phonon import Trigger
@@ -191,10 +192,16 @@ class Pipeline:
 
         Outages (``TRANSIENT``) propagate: the upload waits for the next sweep. Another
         error of the source leaves it for the next sweep too; the attempts counted in
-        the state database fail it after ``MAX_ATTEMPTS`` runs in a row.
+        the state database fail it after ``MAX_ATTEMPTS`` runs in a row. An upload in
+        hand past ``upload_deadline_seconds`` ends the process (``sftp_watcher.hangwatch``).
         """
         if upload.state in FINAL_STATES:
             return upload
+        deadline = self.settings.upload_deadline()
+        with watching(upload.id, self.customer.id, upload.original_name, deadline) as watch:
+            return self._run(upload, watch)
+
+    def _run(self, upload: Upload, watch: Watch) -> Upload:
         log = self._log.bind(upload_id=upload.id, file=upload.original_name)
         try:
             if upload.id in self._fresh:
@@ -202,8 +209,8 @@ class Pipeline:
             else:
                 upload = self.store.begin_attempt(upload.id, now=self.clock())
                 if upload.attempts > MAX_ATTEMPTS:
-                    return self._fail(upload, None, log)
-            return self._drive(upload)
+                    return self._fail(upload, None, log, watch)
+            return self._drive(upload, watch)
         except UploadTakenOver:
             log.info("upload.taken_over")
             return self.store.get(upload.id) or upload
@@ -214,16 +221,21 @@ class Pipeline:
             log.error("upload.failed", error=str(exc), path=exc.path, attempts=upload.attempts)
             return upload
         except Exception as exc:
-            return self._fail(upload, exc, log)
+            return self._fail(upload, exc, log, watch)
 
     def _fail(
-        self, upload: Upload, exc: Exception | None, log: structlog.stdlib.BoundLogger
+        self,
+        upload: Upload,
+        exc: Exception | None,
+        log: structlog.stdlib.BoundLogger,
+        watch: Watch,
     ) -> Upload:
         """Fail the upload to Failure/ with its email; if that fails too, the next sweep
         tries again (the guard abandons it after ``GIVE_UP_ATTEMPTS`` runs in all)."""
         try:
+            watch.enter("fail")
             failed = self.guard.fail(upload, exc)
-            return failed if failed.state in FINAL_STATES else self._drive(failed)
+            return failed if failed.state in FINAL_STATES else self._drive(failed, watch)
         except UploadTakenOver:
             log.info("upload.taken_over")
             return self.store.get(upload.id) or upload
@@ -233,7 +245,7 @@ class Pipeline:
             log.exception("upload.failing_failed", error=str(again))
             return upload
 
-    def _drive(self, upload: Upload) -> Upload:
+    def _drive(self, upload: Upload, watch: Watch) -> Upload:
         """The steps from the upload's state on: each decision applied to the snapshot
         at once, recorded before the next side effect."""
         pending: list[Decision] = []
@@ -244,6 +256,7 @@ class Pipeline:
             state = upload.state
             if state in FINAL_STATES:
                 return upload
+            watch.enter(_STEPS.get(state, "notify"))
             if state is UploadState.CLAIMING:
                 claimed = self.steps.claim(upload)
                 if isinstance(claimed, Vanished):
@@ -254,7 +267,7 @@ class Pipeline:
             if state is UploadState.CLAIMED:
                 judged = self.steps.judge(upload)
                 upload = self._record(upload, [*pending, judged])
-                crashpoint("judge.after_record")
+                crashpoint("judge.after_record", self.customer.id)
                 batches, marked = _batches_of(upload, judged), 0 if judged.bodies else None
                 pending = []
                 resumed = False
@@ -281,6 +294,7 @@ class Pipeline:
                     resumed = True  # the claim is gone: find out how, as a resume does
                     continue
                 upload = _applied(upload, archived)
+                watch.enter("notify")
                 return self._finish(upload, [archived])
             # ARCHIVED (recorded alone by an earlier version): only the email is left.
             return self._finish(upload, [])
@@ -295,7 +309,7 @@ class Pipeline:
             metrics.record_file(self.customer.id, outcome_label(done))
             if notified.email is not None:
                 self._log.info("email.queued", upload_id=upload.id)
-                crashpoint("notify.after_queue")
+                crashpoint("notify.after_queue", self.customer.id)
                 if send is not None:
                     try:
                         send(notified.email)
@@ -338,6 +352,15 @@ class Pipeline:
             email=email,
             **values,
         )
+
+
+# The step the dispatcher runs from each state (named in ``upload.hung``).
+_STEPS = {
+    UploadState.CLAIMING: "claim",
+    UploadState.CLAIMED: "judge",
+    UploadState.JUDGED: "trigger",
+    UploadState.TRIGGERED: "archive",
+}
 
 
 def _applied(upload: Upload, decision: Decision) -> Upload:

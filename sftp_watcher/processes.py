@@ -38,7 +38,7 @@ from typing import Any, Literal
 import structlog
 
 from sftp_watcher.config import Settings
-from sftp_watcher.errors import ConfigError, SourceError, StateError, WatcherError
+from sftp_watcher.errors import ConfigError, SourceError, StateError, UploadHung, WatcherError
 from sftp_watcher.passes import PassResult, pending_emails
 from sftp_watcher.shares import Share, shares
 
@@ -117,7 +117,15 @@ class SweepProcesses:
         ]
         for _, ours in asked:
             ours.send(("poll", customer_id))
-        results: list[PassResult] = [_expect(ours, process, "result") for process, ours in asked]
+        results: list[PassResult] = []
+        hung: UploadHung | None = None
+        for process, ours in asked:
+            try:
+                results.append(_expect(ours, process, "result"))
+            except UploadHung as exc:
+                hung = exc  # the other processes' passes are finished first
+        if hung is not None:
+            raise hung
         by_customer = {s.customer: s for r in results for s in r.sweeps}
         sweeps = tuple(by_customer[c.id] for c in self.settings.customers if c.id in by_customer)
         sent = sum(r.emails_sent for r in results)
@@ -154,15 +162,25 @@ def _expect(ours: Connection, process: BaseProcess, what: str) -> Any:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS if what == "ready" else None
     while not ours.poll(0.2):
         if not process.is_alive():
-            raise StateError(f"sweep process {process.name} died (exit code {process.exitcode})")
+            raise _died(process)
         if deadline is not None and time.monotonic() > deadline:
             raise StateError(f"sweep process {process.name} did not start")
-    kind, value = ours.recv()
+    try:
+        kind, value = ours.recv()
+    except EOFError:
+        process.join(START_TIMEOUT_SECONDS)  # its end of the pipe closed: it is ending
+        raise _died(process) from None
     if kind == "error":
         raise value
     if kind != what:
         raise StateError(f"sweep process {process.name} answered {kind!r}, not {what!r}")
     return value
+
+
+def _died(process: BaseProcess) -> WatcherError:
+    if process.exitcode == UploadHung.exit_code:
+        return UploadHung(f"sweep process {process.name}: an upload hung past its deadline")
+    return StateError(f"sweep process {process.name} died (exit code {process.exitcode})")
 
 
 def _serve_passes(

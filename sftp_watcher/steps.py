@@ -87,12 +87,12 @@ class Steps:
     def claim(self, upload: Upload) -> Claimed | Vanished:
         """Rename the file to its claim name; only the process that renamed it goes on."""
         log = self._log.bind(upload_id=upload.id, file=upload.original_name)
-        crashpoint("claim.before_rename")
+        crashpoint("claim.before_rename", self.customer.id)
         try:
             self.source.rename(
                 Folder.UPLOAD, upload.original_name, Folder.UPLOAD, upload.claim_name
             )
-            crashpoint("claim.after_rename")
+            crashpoint("claim.after_rename", self.customer.id)
         except RemoteFileNotFound:
             # Either we renamed it before a crash, or it vanished (the customer deleted
             # it, another replica claimed it): only the claim name tells which.
@@ -120,7 +120,7 @@ class Steps:
             why = exc.reason.replace(upload.claim_name, upload.original_name)
             report = rejected_report(name, why)
         else:
-            crashpoint("judge.after_read")
+            crashpoint("judge.after_read", self.customer.id)
             sha256 = hashlib.sha256(data).hexdigest()
             report = judge(name, data, self.rules, now)
             log.info("file.read", size=len(data), sha256=sha256)
@@ -237,10 +237,10 @@ class Steps:
             client_ids=tuple(c["client-identifier"] for c in calls),
             lines=(),
         )
-        crashpoint("phonon.before_send")
+        crashpoint("phonon.before_send", self.customer.id)
         try:
             result = self.trigger_.send(flow, request, deadline=deadline, resumed=resumed)
-            crashpoint("phonon.after_send")
+            crashpoint("phonon.after_send", self.customer.id)
         except (PhononRejected, PhononTemporaryError) as exc:
             log.error(
                 "phonon.batch_rejected",
@@ -300,9 +300,9 @@ class Steps:
                 f"no archive name recorded for {upload.claim_name}", customer=self.customer.id
             )
         if move:
-            crashpoint("archive.before_rename")
+            crashpoint("archive.before_rename", self.customer.id)
             self.source.rename(Folder.UPLOAD, upload.claim_name, folder, archived_as)
-            crashpoint("archive.after_rename")
+            crashpoint("archive.after_rename", self.customer.id)
             self._log.info(
                 "file.archived",
                 upload_id=upload.id,
@@ -315,7 +315,7 @@ class Steps:
             # still tell the customer what happened to their list.
             self._log.error("file.lost", folder=folder.value, archived_as=archived_as)
         errors_file = self._write_errors_file(upload, folder, fresh=move)
-        crashpoint("archive.after_errors_file")
+        crashpoint("archive.after_errors_file", self.customer.id)
         return Archived(folder, archived_as, errors_file)
 
     def _write_errors_file(self, upload: Upload, folder: Folder, *, fresh: bool) -> str | None:

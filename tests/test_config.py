@@ -40,7 +40,8 @@ def test_example_configuration_documents_valid_keys_with_their_defaults(tmp_path
     data["customers"][0]["flows"][0]["security_id_file"] = str(secret)
     settings = load_settings(write(tmp_path, data))
     defaults = Settings()
-    for key in ("poll_interval_seconds", "min_file_age_seconds", "workers", "limits", "phonon"):
+    keys = ("poll_interval_seconds", "min_file_age_seconds", "workers", "limits", "phonon")
+    for key in (*keys, "upload_deadline_seconds"):
         assert getattr(settings, key) == getattr(defaults, key), key
     flow = settings.customers[0].flows[0]
     assert flow.security_id.get_secret_value() == "x" * 64  # read from the file, stripped
@@ -175,3 +176,18 @@ def test_email_senders_are_addresses_or_domain_patterns(tmp_path: Path) -> None:
     data["customers"][0]["email_senders"] = ["acme.example"]  # type: ignore[index]
     with pytest.raises(ConfigError, match=r"customers\.0\.email_senders"):
         load_settings(write(tmp_path, data))
+
+
+def test_upload_deadline_defaults_to_the_retry_budget_plus_ten_minutes(tmp_path: Path) -> None:
+    assert settings_from_mapping(minimal(tmp_path)).upload_deadline() == 900 + 600
+    budget = {**minimal(tmp_path), "phonon": {"retry_budget_seconds": 60}}
+    assert settings_from_mapping(budget).upload_deadline() == 660
+    assert settings_from_mapping({**budget, "upload_deadline_seconds": 61}).upload_deadline() == 61
+
+
+def test_upload_deadline_must_exceed_the_retry_budget(tmp_path: Path) -> None:
+    data = {**minimal(tmp_path), "upload_deadline_seconds": 900}
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping(data)
+    [problem] = caught.value.problems
+    assert "upload_deadline_seconds: 900 must exceed phonon.retry_budget_seconds (900)" in problem

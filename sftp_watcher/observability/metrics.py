@@ -111,6 +111,13 @@ EMAIL_OLDEST_AGE = Gauge(
     multiprocess_mode="livemax",
 )
 
+UPLOADS_HUNG = Counter(
+    "sftp_watcher_uploads_hung_total",
+    "Uploads in hand past upload_deadline_seconds (the process ends itself to be restarted).",
+    ["customer"],
+    registry=REGISTRY,
+)
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -169,6 +176,10 @@ def record_health_refused() -> None:
 
 def set_email_oldest_pending_age(seconds: float) -> None:
     EMAIL_OLDEST_AGE.set(max(seconds, 0.0))
+
+
+def record_hung(customer: str) -> None:
+    UPLOADS_HUNG.labels(customer=customer).inc()
 
 
 def exposition() -> bytes:
