@@ -38,7 +38,7 @@ from sftp_watcher.config_model import check_upload_deadline
 from sftp_watcher.config_model import read_secret_files as _read_secret_files
 from sftp_watcher.errors import ConfigError
 from sftp_watcher.mailbox.settings import EmailUploadConfig, check_flow_addresses
-from sftp_watcher.state.engine import masked_url
+from sftp_watcher.state.urls import masked_url
 
 DEFAULT_CONFIG_PATH = Path("config.yaml")
 CONFIG_ENV = "SFTP_WATCHER_CONFIG"

@@ -18,7 +18,7 @@ import yaml
 
 from sftp_watcher.config import Settings, settings_from_mapping
 from sftp_watcher.service import Service
-from sftp_watcher.state.engine import masked_url
+from sftp_watcher.state.urls import masked_url
 from sftp_watcher.web.passwords import hash_password
 
 CUSTOMER = "demo"

@@ -10,7 +10,7 @@ import pytest
 from sftp_watcher.cli import main
 from sftp_watcher.config import Settings, load_settings
 from sftp_watcher.observability.logs import scrub_text
-from sftp_watcher.state import engine
+from sftp_watcher.state import urls
 
 PASSWORD = "hunter2-s3cr3t"
 PG_URL = f"postgresql+psycopg://watcher:{PASSWORD}@db.example:5432/state"
@@ -52,7 +52,7 @@ def test_settings_repr_and_str_mask_the_state_url_password(tmp_path: Path) -> No
     ],
 )
 def test_masked_url(url: str, shown: str) -> None:
-    assert engine.masked_url(url) == shown
+    assert urls.masked_url(url) == shown
 
 
 def test_the_cli_registers_the_state_url_password_for_scrubbing(tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ def test_the_cli_registers_the_state_url_password_for_scrubbing(tmp_path: Path) 
 
     main(["history", "--config", str(config)])  # the database is unreachable: exit 3
 
-    assert set(engine.url_passwords(state)) == {"p%40ss-w0rd", "p@ss-w0rd"}
+    assert set(urls.url_passwords(state)) == {"p%40ss-w0rd", "p@ss-w0rd"}
     assert "p@ss-w0rd" not in scrub_text("connect to u:p@ss-w0rd failed")
     assert "p%40ss-w0rd" not in scrub_text(f"bad url {state}")
 

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from pydantic import Field, FilePath, SecretStr, model_validator
 
 from sftp_watcher.config_model import ADDRESS as _ADDRESS
 from sftp_watcher.config_model import Model as _Model
 
-if TYPE_CHECKING:
-    from sftp_watcher.config import CustomerConfig
+
+class _Flow(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def email_address(self) -> str | None: ...
+
+
+class _Customer(Protocol):
+    """What the address check reads of a customer (``config.CustomerConfig``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def flows(self) -> Sequence[_Flow]: ...
 
 
 class ImapConfig(_Model):
@@ -53,9 +66,7 @@ class EmailUploadConfig(_Model):
         return self
 
 
-def check_flow_addresses(
-    upload: EmailUploadConfig | None, customers: Sequence[CustomerConfig]
-) -> None:
+def check_flow_addresses(upload: EmailUploadConfig | None, customers: Sequence[_Customer]) -> None:
     """A flow address names one flow, compared ignoring case (SPEC 11): two flows using
     ``<local>+<FlowID>`` may not have ids differing only in case, anywhere."""
     if upload is None:

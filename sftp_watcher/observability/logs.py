@@ -13,14 +13,19 @@ import sys
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 import structlog
 from pydantic import SecretStr
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-if TYPE_CHECKING:
-    from sftp_watcher.config import Settings
+from sftp_watcher.state.urls import url_passwords
+
+
+class _WithStateUrl(Protocol):
+    @property
+    def state_url(self) -> str: ...
+
 
 MASK = "***"
 
@@ -70,10 +75,9 @@ def register_secrets(model: Any) -> None:
             register_secrets(getattr(model, name))
 
 
-def register_settings_secrets(settings: Settings) -> None:
+def register_settings_secrets(settings: _WithStateUrl) -> None:
     """Every secret of the configuration, and the password inside ``state_url`` (a
     database driver's error may quote the URL)."""
-    from sftp_watcher.state.engine import url_passwords
 
     register_secrets(settings)
     for password in url_passwords(settings.state_url):

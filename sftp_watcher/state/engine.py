@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError
+from sqlalchemy.exc import DisconnectionError
 
 from sftp_watcher.observability.logs import get_logger
 
@@ -20,25 +18,6 @@ log = get_logger(__name__)
 
 # A pooled PostgreSQL connection idle this long is pinged before use.
 PING_AFTER_IDLE_SECONDS = 1.0
-
-
-def masked_url(url: str) -> str:
-    """``url`` as it may be printed or logged: its password, if any, as ``***``."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        # Unparseable: whatever follows a scheme's "user:" up to "@" may be a password.
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-
-
-def url_passwords(url: str) -> tuple[str, ...]:
-    """The password inside ``url``, as written and decoded, to register for scrubbing."""
-    try:
-        raw = urlsplit(url).password
-        decoded = make_url(url).password
-    except (ArgumentError, ValueError):
-        return ()
-    return tuple({str(p) for p in (raw, decoded) if p})
 
 
 def make_engine(url: str) -> Engine:

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from sftp_watcher.calllist.template import template_csv
 from sftp_watcher.errors import NotFound, UploadTooLarge, WebError
 from sftp_watcher.state.models import FINAL_STATES, UploadState
-from sftp_watcher.web.app import WebContext
+from sftp_watcher.web.context import WebContext, log
 from sftp_watcher.web.csrf import FIELD, SEED_COOKIE
 from sftp_watcher.web.forms import read_upload_form
 from sftp_watcher.web.passwords import verify_password
@@ -101,7 +101,6 @@ async def signin(request: Request) -> Response:
 
 
 def log_signin(*, ok: bool, email: str, address: str, delayed: float, **extra: Any) -> None:
-    from sftp_watcher.web.app import log
 
     event = "web.signed_in" if ok else "web.signin_failed"
     log.info(event, channel="web", email=email[:320], address=address, delayed_s=delayed, **extra)

@@ -19,7 +19,8 @@ from sftp_watcher.outbox import Outbox
 from sftp_watcher.phonon import make_client
 from sftp_watcher.pipeline import Clock, utc_now
 from sftp_watcher.state.store import Store
-from sftp_watcher.web.app import build_context, create_app
+from sftp_watcher.web.app import create_app
+from sftp_watcher.web.context import build_context
 from sftp_watcher.web.door import WebDoor
 
 log = structlog.get_logger("sftp_watcher.web")
