@@ -28,13 +28,13 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
 
 from sftp_watcher.calling_hours import CallingHours
 from sftp_watcher.config_model import ADDRESS as _ADDRESS
 from sftp_watcher.config_model import Model as _Model
 from sftp_watcher.config_model import read_secret_files as _read_secret_files
+from sftp_watcher.config_source import FastYamlSource
 from sftp_watcher.errors import ConfigError
 from sftp_watcher.mailbox.settings import EmailUploadConfig, check_flow_addresses
 from sftp_watcher.state.engine import masked_url
@@ -351,7 +351,7 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         yaml_file = settings_cls.model_config.get("yaml_file")
         if yaml_file is not None:
-            sources.append(YamlConfigSettingsSource(settings_cls))
+            sources.append(FastYamlSource(settings_cls))
         return tuple(sources)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
