@@ -1,5 +1,6 @@
 """A cold `poll-once` pays only for what an idle sweep uses: no pandas or numpy (nothing is
-judged) and no Alembic (the database is at the package's schema head)."""
+judged), no httpx or click (nothing is sent) and no Alembic (the database is at the package's
+schema head)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from alembic.script import ScriptDirectory
 
 from sftp_watcher.state.store import SCHEMA_HEAD
 
-HEAVY = ("pandas", "numpy", "alembic")
+HEAVY = ("pandas", "numpy", "alembic", "httpx", "click")
 
 POLL = """
 import json, sys
@@ -57,7 +58,7 @@ def _config(tmp_path: Path) -> Path:
     return config
 
 
-def test_an_idle_poll_once_on_a_current_database_imports_no_pandas_nor_alembic(
+def test_an_idle_poll_once_on_a_current_database_imports_no_pandas_httpx_nor_alembic(
     tmp_path: Path,
 ) -> None:
     config = _config(tmp_path)
