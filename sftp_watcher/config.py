@@ -28,7 +28,6 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
 
 from sftp_watcher.calling_hours import CallingHours
@@ -36,6 +35,7 @@ from sftp_watcher.config_model import ADDRESS as _ADDRESS
 from sftp_watcher.config_model import Model as _Model
 from sftp_watcher.config_model import check_upload_deadline
 from sftp_watcher.config_model import read_secret_files as _read_secret_files
+from sftp_watcher.config_source import FastYamlSource
 from sftp_watcher.errors import ConfigError
 from sftp_watcher.mailbox.settings import EmailUploadConfig, check_flow_addresses
 from sftp_watcher.state.urls import masked_url
@@ -363,7 +363,7 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         yaml_file = settings_cls.model_config.get("yaml_file")
         if yaml_file is not None:
-            sources.append(YamlConfigSettingsSource(settings_cls))
+            sources.append(FastYamlSource(settings_cls))
         return tuple(sources)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 from pydantic import SecretStr
 
-from sftp_watcher.calllist import Report, Rules, errors_csv, judge, rejected_report
+from sftp_watcher.calllist import Report, Rules, errors_csv, rejected_report
 from sftp_watcher.config import CustomerConfig, FlowConfig, Settings
 from sftp_watcher.crashpoints import crashpoint
 from sftp_watcher.decisions import (
@@ -104,6 +104,9 @@ class Steps:
 
     def judge(self, upload: Upload) -> Judged:
         """Read the claimed file and judge it: the batches to send and where it goes."""
+        # pandas loads with the first file judged, not with every sweep's start.
+        from sftp_watcher.calllist.judging import judge
+
         log = self._log.bind(upload_id=upload.id, file=upload.original_name)
         now = self.clock()
         sha256: str | None = None

@@ -77,3 +77,8 @@ class Report:
             "flow_id": self.flow_id,
             "start_time": self.start_time.isoformat() if self.start_time else None,
         }
+
+
+def rejected_report(name: str, reason: str) -> Report:
+    """A file rejected as a whole, before any of its rows counted."""
+    return Report(file=name, outcome=Outcome.REJECTED, file_errors=(reason,))

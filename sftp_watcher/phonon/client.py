@@ -2,20 +2,22 @@
 temporary within a deadline, and checks a flow without placing a call.
 
 httpx errors stop here: above this module only ``PhononTemporaryError`` and
-``PhononRejected`` are seen.
+``PhononRejected`` are seen. httpx loads at the first request, not with the module: its
+``__init__`` also imports click when installed (about 0.8 s of a cold start together),
+and a sweep that finds no file sends nothing.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
-import httpx
 import structlog
 
 from sftp_watcher.config import FlowConfig, PhononConfig
@@ -24,6 +26,9 @@ from sftp_watcher.observability import metrics
 from sftp_watcher.phonon.codes import NETWORK_FIX, Answer, FlowCheck, Verdict, diagnose, judge
 from sftp_watcher.phonon.codes import parse_retry_after as _parse_retry_after
 from sftp_watcher.phonon.requests import Batch, HostKind, empty_check_body, endpoint_url, host_kind
+
+if TYPE_CHECKING:
+    import httpx
 
 _log = structlog.get_logger(__name__)
 
@@ -105,15 +110,31 @@ class PhononClient:
         self._policy = policy
         self._rng = rng or random.Random()
         self._urls: dict[str, httpx.URL] = {}  # the endpoints, parsed
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=httpx.Timeout(config.timeout_seconds),
-            follow_redirects=False,
-        )
+        self._transport = transport
+        self._http: httpx.Client | None = None  # built at the first request
+        self._http_lock = threading.Lock()
+        self._closed = False
+
+    def _client(self) -> httpx.Client:
+        with self._http_lock:
+            if self._http is None:
+                import httpx
+
+                self._http = httpx.Client(
+                    transport=self._transport,
+                    timeout=httpx.Timeout(self._config.timeout_seconds),
+                    follow_redirects=False,
+                )
+                if self._closed:
+                    self._http.close()  # a closed client's requests fail as httpx's do
+            return self._http
 
     def close(self) -> None:
         """Release the connection pool. Idempotent."""
-        self._http.close()
+        with self._http_lock:
+            self._closed = True
+            if self._http is not None:
+                self._http.close()
 
     def __enter__(self) -> Self:
         return self
@@ -233,11 +254,12 @@ class PhononClient:
         self, url: str, host: HostKind, body: bytes, timeout: float
     ) -> Answer | httpx.RequestError:
         """One POST: Phonon's answer judged, or the transport error to retry on."""
+        import httpx
+
+        client = self._client()
         started = time.monotonic()
         try:
-            response = self._http.post(
-                self._url(url), content=body, headers=_HEADERS, timeout=timeout
-            )
+            response = client.post(self._url(url), content=body, headers=_HEADERS, timeout=timeout)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise PhononRejected(f"bad Phonon URL {url}: {exc}") from exc
         except httpx.RequestError as exc:
@@ -250,6 +272,8 @@ class PhononClient:
     def _url(self, url: str) -> httpx.URL:
         """``url`` parsed once: httpx parses a URL given as text at every request, which
         cost more than the rest of building the request."""
+        import httpx
+
         parsed = self._urls.get(url)
         if parsed is None:
             parsed = self._urls[url] = httpx.URL(url)
@@ -263,6 +287,8 @@ def _may_have_arrived(outcome: Answer | httpx.RequestError) -> bool:
     answer that it was not taken; anything else (a read timeout, a dropped connection,
     a gateway's 5xx, Phonon's own 500) may have come after Phonon had it.
     """
+    import httpx
+
     if isinstance(outcome, Answer):
         return outcome.http_status != 429
     return not isinstance(outcome, httpx.ConnectError | httpx.ConnectTimeout)
@@ -276,6 +302,8 @@ def _temporary(outcome: Answer | httpx.RequestError) -> PhononTemporaryError:
             http_status=outcome.http_status,
             retry_after=outcome.retry_after,
         )
+    import httpx
+
     kind = "timed out" if isinstance(outcome, httpx.TimeoutException) else "connection failed"
     error = PhononTemporaryError(f"{kind}: {type(outcome).__name__}: {outcome}")
     error.__cause__ = outcome

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, RowMapping, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -40,6 +38,9 @@ from sftp_watcher.state.models import (
 from sftp_watcher.state.statements import QueuedEmail as QueuedEmail  # noqa: PLC0414 (re-export)
 
 _MIGRATIONS = "sftp_watcher.state:migrations"
+# The newest migration's revision id (a test checks it against Alembic's script directory):
+# a database already at it starts without importing Alembic (0.4-0.9 s of a cold start).
+SCHEMA_HEAD = "0004"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,11 @@ class Store(EmailRows):
         return store
 
     def migrate(self) -> None:
+        if self.revision() == SCHEMA_HEAD:
+            return
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
         config = AlembicConfig()
         config.set_main_option("script_location", _MIGRATIONS)
         try:
@@ -90,6 +96,17 @@ class Store(EmailRows):
                 command.upgrade(config, "head")
         except SQLAlchemyError as exc:
             raise StateError(f"cannot migrate the state database: {exc}") from exc
+
+    def revision(self) -> str | None:
+        """The database's schema revision, or None when it has none (never migrated)."""
+        try:
+            with self.engine.connect() as connection:
+                return connection.execute(
+                    text("SELECT version_num FROM alembic_version")
+                ).scalar_one_or_none()
+        except SQLAlchemyError:
+            # No alembic_version table (an empty database), or several rows: migrate decides.
+            return None
 
     def close(self) -> None:
         self.engine.dispose()

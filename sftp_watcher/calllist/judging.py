@@ -18,7 +18,7 @@ from sftp_watcher.calllist.headers import Columns, check_variables, map_columns
 from sftp_watcher.calllist.numbers import NumberJudge
 from sftp_watcher.calllist.reader import Sheet
 from sftp_watcher.calllist.records import CallRecords
-from sftp_watcher.calllist.report import Outcome, Report
+from sftp_watcher.calllist.report import Outcome, Report, rejected_report
 from sftp_watcher.calllist.rows import RowJudge
 from sftp_watcher.calllist.rules import Rules
 from sftp_watcher.calllist.sheets import read_sheets
@@ -28,11 +28,6 @@ from sftp_watcher.errors import FileNameError, FileRejected
 from sftp_watcher.naming import UploadName, parse_upload_name
 
 _Prepared = tuple[Sheet, Columns]
-
-
-def rejected_report(name: str, reason: str) -> Report:
-    """A file rejected as a whole, before any of its rows counted."""
-    return Report(file=name, outcome=Outcome.REJECTED, file_errors=(reason,))
 
 
 def judge_path(path: Path, rules: Rules, now: datetime) -> Report:
