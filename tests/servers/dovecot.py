@@ -30,11 +30,11 @@ import pytest
 from imapclient import IMAPClient
 
 from sftp_watcher.mailbox.settings import ImapConfig
+from tests.servers.greeting import wait_for_greeting
 from tests.servers.sshd import _descendants, unavailable
 from tests.servers.tls import TlsCertificates, make_certificates
 
 DOVECOT_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
-START_TIMEOUT_SECONDS = 15.0
 CLIENT_TIMEOUT_SECONDS = 10.0
 
 USERS = 500
@@ -267,18 +267,9 @@ service imap-login {{
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def _wait_for_greeting(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"dovecot exited at start:\n{self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
-                    if sock.recv(64).startswith(b"* OK"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"dovecot did not answer on port {self.port}:\n{self.log()}")
+        wait_for_greeting(
+            self.port, b"* OK", self._process, label="dovecot", log=self.log, give_up=self.stop
+        )
 
 
 @pytest.fixture(scope="session")

@@ -8,17 +8,14 @@ host key (the service pins it) and lets a test client key in.
 from __future__ import annotations
 
 import getpass
-import socket
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from sftp_watcher.config import SftpSourceConfig
+from tests.servers.greeting import wait_for_greeting
 from tests.servers.sshd import SftpAccount, _free_port
-
-START_TIMEOUT_SECONDS = 15.0
 
 
 class SftpHost(Protocol):
@@ -126,16 +123,6 @@ class SftpProcess:
         return SftpAccount(name=name, dir=directory, config=self.source_config(name))
 
     def _wait_for_banner(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"{self.label} exited at start:\n{self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
-                    sock.settimeout(5)
-                    if sock.recv(64).startswith(b"SSH-"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{self.label} did not answer on port {self.port}:\n{self.log()}")
+        wait_for_greeting(
+            self.port, b"SSH-", self._process, label=self.label, log=self.log, give_up=self.stop
+        )

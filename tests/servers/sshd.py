@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,9 @@ from typing import Any
 import pytest
 
 from sftp_watcher.config import SftpSourceConfig
+from tests.servers.greeting import wait_for_greeting
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
-START_TIMEOUT_SECONDS = 15.0
 
 _account_numbers = itertools.count(1)
 
@@ -247,18 +246,9 @@ class SshdServer:
                 os.kill(pid, signum)
 
     def _wait_for_banner(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"sshd exited at start:\n{self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
-                    if sock.recv(64).startswith(b"SSH-"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"sshd did not answer on port {self.port}:\n{self.log()}")
+        wait_for_greeting(
+            self.port, b"SSH-", self._process, label="sshd", log=self.log, give_up=self.kill
+        )
 
 
 def unavailable(reason: str) -> None:
