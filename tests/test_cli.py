@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from sftp_watcher.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from tests.local_config import local_account_mapping
 
 GOOD = "tel1,Name\n919876543210,Asha\n"
 
@@ -82,21 +83,7 @@ def test_unknown_command_is_a_usage_error() -> None:
 def test_log_level_debug_shows_the_polls_that_found_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "Upload").mkdir()
-    base = {
-        "state_url": f"sqlite:///{tmp_path / 'state.db'}",
-        "metrics_port": None,
-        "phonon": {"dry_run": True, "dry_run_log": str(tmp_path / "phonon.jsonl")},
-        "email": {"backend": "file", "file_dir": str(tmp_path / "outbox")},
-        "customers": [
-            {
-                "id": "acme",
-                "user_id": 129113,
-                "source": {"kind": "local", "path": str(tmp_path)},
-                "flows": [{"id": "o9vJavuB", "security_id": "s" * 64}],
-            }
-        ],
-    }
+    base = local_account_mapping(tmp_path)
     for level, shown in (("INFO", False), ("DEBUG", True)):
         config = tmp_path / f"{level}.yaml"
         config.write_text(yaml.safe_dump({**base, "log_level": level}), encoding="utf-8")

@@ -14,6 +14,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from sftp_watcher.state.store import SCHEMA_HEAD
+from tests.local_config import local_account_mapping
 
 HEAVY = ("pandas", "numpy", "alembic", "httpx", "click")
 
@@ -38,21 +39,7 @@ def _poll_once(config: Path) -> dict[str, object]:
 
 
 def _config(tmp_path: Path) -> Path:
-    (tmp_path / "Upload").mkdir()
-    settings = {
-        "state_url": f"sqlite:///{tmp_path / 'state.db'}",
-        "metrics_port": None,
-        "phonon": {"dry_run": True, "dry_run_log": str(tmp_path / "phonon.jsonl")},
-        "email": {"backend": "file", "file_dir": str(tmp_path / "outbox")},
-        "customers": [
-            {
-                "id": "acme",
-                "user_id": 129113,
-                "source": {"kind": "local", "path": str(tmp_path)},
-                "flows": [{"id": "o9vJavuB", "security_id": "s" * 64}],
-            }
-        ],
-    }
+    settings = local_account_mapping(tmp_path)
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(settings), encoding="utf-8")
     return config
